@@ -1,0 +1,48 @@
+# sig2osm — make targets mirror the CLI. `make demo` and `make test` set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out
+PROFILE ?=
+EXAMPLES := examples/grenoble/parking-meters.yml examples/bondy/parking-meters.yml
+
+.PHONY: setup demo test check run clean bench browser
+
+# The virtual environment, with the project and its dev tools (dependency groups need pip ≥ 25.1).
+$(BIN)/sig2osm: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $@
+
+setup: $(BIN)/sig2osm
+
+# Debian's chromium for the map tests (Playwright drives it; it never downloads a browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+demo: setup
+	@for p in $(EXAMPLES); do $(BIN)/sig2osm run $$p --out $(OUT) || exit $$?; done
+	@echo "Open $(OUT)/index.html or the map.html of each run folder above."
+
+test: setup browser
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+check: setup
+	$(BIN)/ruff check pipeline conflation exports maps tests bench
+	$(BIN)/mypy
+
+run: setup
+	@test -n "$(PROFILE)" || { echo "usage: make run PROFILE=path/to/profile.yml [OUT=out]"; exit 2; }
+	$(BIN)/sig2osm run $(PROFILE) --out $(OUT)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

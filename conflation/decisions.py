@@ -1,0 +1,115 @@
+"""The decision table: one `Decision` per source feature, plus one per `missing` OSM object."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from conflation.policies import TagMerge
+from pipeline.osm_model import OsmElement
+
+CREATE = "create"
+MODIFY = "modify"
+UNCHANGED = "unchanged"
+REVIEW = "review"
+SKIP = "skip"
+MISSING = "missing"
+DECISIONS = (CREATE, MODIFY, UNCHANGED, REVIEW, SKIP, MISSING)
+
+
+class SourceLike(Protocol):
+    """What conflation needs of a source feature (the ingest step's `SourceFeature`)."""
+
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def geometry(self) -> BaseGeometry | None: ...
+    @property
+    def tags(self) -> dict[str, str]: ...
+    @property
+    def skip_reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An OSM object considered for a source feature."""
+
+    osm_key: str  # "node/123"
+    distance_m: float
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"osm_id": self.osm_key, "distance_m": round(self.distance_m, 2),
+                "score": round(self.score, 3)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    source_id: str | None
+    decision: str
+    reason: str
+    tags: dict[str, str]  # proposed final tags
+    geometry: BaseGeometry | None  # EPSG:4326; the source's, or the OSM object's for `missing`
+    osm: OsmElement | None = None
+    distance_m: float | None = None
+    merge: TagMerge | None = None
+    candidates: tuple[Candidate, ...] = ()
+    proposed: str | None = None  # for a review: what would be done if accepted (create/modify)
+    source_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def osm_key(self) -> str | None:
+        return self.osm.key if self.osm else None
+
+    def to_json(self) -> dict[str, Any]:
+        merge = self.merge
+        return {
+            "source_id": self.source_id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "tags": self.tags,
+            "geometry": mapping(self.geometry) if self.geometry is not None else None,
+            "osm": self.osm.to_json() if self.osm else None,
+            "distance_m": self.distance_m,
+            "merge": None if merge is None else {
+                "tags": merge.tags, "new": merge.new,
+                "changed": {k: list(v) for k, v in merge.changed.items()},
+                "kept": {k: list(v) for k, v in merge.kept.items()},
+                "removed": merge.removed, "conflicts": list(merge.conflicts)},
+            "candidates": [c.to_json() for c in self.candidates],
+            "proposed": self.proposed,
+            "source_tags": self.source_tags,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Decision:
+        m = data.get("merge")
+        merge = None if m is None else TagMerge(
+            tags=m["tags"], new=m["new"],
+            changed={k: (v[0], v[1]) for k, v in m["changed"].items()},
+            kept={k: (v[0], v[1]) for k, v in m["kept"].items()},
+            removed=m["removed"], conflicts=tuple(m["conflicts"]))
+        return cls(
+            source_id=data["source_id"],
+            decision=data["decision"],
+            reason=data["reason"],
+            tags=dict(data["tags"]),
+            geometry=shape(data["geometry"]) if data.get("geometry") else None,
+            osm=OsmElement.from_json(data["osm"]) if data.get("osm") else None,
+            distance_m=data.get("distance_m"),
+            merge=merge,
+            candidates=tuple(Candidate(c["osm_id"], c["distance_m"], c["score"])
+                             for c in data.get("candidates", [])),
+            proposed=data.get("proposed"),
+            source_tags=dict(data.get("source_tags", {})),
+        )
+
+
+def count_decisions(decisions: Iterable[Decision]) -> dict[str, int]:
+    counts = Counter(d.decision for d in decisions)
+    return {name: counts.get(name, 0) for name in DECISIONS}

@@ -1,0 +1,1 @@
+"""Writers: osmChange, JOSM XML, review GeoJSON, report, and what reviewers need around them."""

@@ -1,0 +1,43 @@
+"""`review.geojson`: one Feature per source feature and per `missing` OSM object, with diffs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from shapely.geometry import mapping
+
+from conflation.decisions import Decision
+
+OSM_BROWSE = "https://www.openstreetmap.org/"
+
+
+def review_feature(decision: Decision) -> dict[str, Any]:
+    merge = decision.merge
+    properties: dict[str, Any] = {
+        "source_id": decision.source_id,
+        "decision": decision.decision,
+        "osm_id": decision.osm_key,
+        "distance_m": None if decision.distance_m is None else round(decision.distance_m, 2),
+        "reason": decision.reason,
+        "tags": decision.tags,
+        "tags_new": merge.new if merge else ({} if decision.osm else dict(decision.tags)),
+        "tags_changed": {k: {"old": o, "new": n} for k, (o, n) in merge.changed.items()}
+        if merge else {},
+        "tags_kept": {k: {"osm": o, "source": s} for k, (o, s) in merge.kept.items()}
+        if merge else {},
+        "candidates": [c.to_json() for c in decision.candidates],
+        "osm_version": decision.osm.version if decision.osm else None,
+        "osm_url": OSM_BROWSE + decision.osm_key if decision.osm_key else None,
+    }
+    if decision.proposed:
+        properties["proposed"] = decision.proposed
+    geometry = mapping(decision.geometry) if decision.geometry is not None else None
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def review_geojson(decisions: Sequence[Decision]) -> str:
+    collection = {"type": "FeatureCollection",
+                  "features": [review_feature(d) for d in decisions]}
+    return json.dumps(collection, ensure_ascii=False, indent=1) + "\n"

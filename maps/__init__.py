@@ -1,0 +1,1 @@
+"""Folium map builders (reviewer, council, index) and their vendored web assets."""

@@ -1,0 +1,182 @@
+"""`sig2osm`: one click group, thin subcommands over the stage functions.
+
+Exit codes: 0 success; 1 any sig2osm error; 2 profile error; 3 source layer error; 4 OSM data
+error (unreadable, partial or empty fetch); 5 export validation error; 6 PDF error; 70 internal
+error (a bug: please report it with the `-v` output).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import Sig2osmError
+from pipeline.profile import load_profile
+from pipeline.stages import (
+    RunContext,
+    run_all,
+    run_conflate,
+    run_export,
+    run_fetch,
+    run_ingest,
+    run_map,
+)
+
+log = logging.getLogger("sig2osm")
+
+profile_argument = click.argument(
+    "profile", type=click.Path(dir_okay=False, path_type=Path))
+out_option = click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+    show_default=True, help="Output folder; the run folder is <out>/<profile name>/.")
+osm_option = click.option(
+    "--osm", "osm_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Local OSM extract or recorded Overpass answer, instead of the profile's OSM source.")
+refresh_option = click.option(
+    "--refresh", is_flag=True, help="Ignore cached Overpass answers and downloads.")
+
+
+def _configure_logging(verbose: int, quiet: int) -> None:
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(levelname)s %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sig2osm")
+@click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
+@click.option("-q", "--quiet", count=True, help="Less log output (-q warnings, -qq errors).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
+    """Turn a city's GIS layers into reviewable OpenStreetMap change files and web maps."""
+    _configure_logging(verbose, quiet)
+    ctx.obj = {"quiet": quiet > 0}
+
+
+def _context(profile: Path, out: Path, osm_file: Path | None = None,
+             refresh: bool = False) -> RunContext:
+    return RunContext(load_profile(profile), out, osm_file, refresh)
+
+
+@cli.command()
+@profile_argument
+@out_option
+@osm_option
+@refresh_option
+def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
+    """Run every stage: ingest, fetch, conflate, export, map."""
+    ctx = _context(profile, out, osm_file, refresh)
+    report = run_all(ctx)
+    counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
+    click.echo(f"{ctx.profile.name}: {counts}")
+    click.echo(f"  change files and review: {ctx.run_dir}")
+    click.echo(f"  reviewer map: {ctx.run_dir / 'map.html'}")
+
+
+@cli.command()
+@profile_argument
+@out_option
+@refresh_option
+def ingest(profile: Path, out: Path, refresh: bool) -> None:
+    """Read the source layer and compute the proposed tags."""
+    run_ingest(_context(profile, out, refresh=refresh))
+
+
+@cli.command()
+@profile_argument
+@out_option
+@osm_option
+@refresh_option
+def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
+    """Read the OSM candidates (local extract or Overpass)."""
+    ctx = _context(profile, out, osm_file, refresh)
+    run_fetch(ctx, run_ingest(ctx))
+
+
+@cli.command()
+@profile_argument
+@out_option
+@osm_option
+def conflate(profile: Path, out: Path, osm_file: Path | None) -> None:
+    """Decide create / modify / unchanged / review / skip / missing for every feature."""
+    ctx = _context(profile, out, osm_file)
+    layer = run_ingest(ctx)
+    run_conflate(ctx, layer, run_fetch(ctx, layer))
+
+
+@cli.command()
+@profile_argument
+@out_option
+@osm_option
+def export(profile: Path, out: Path, osm_file: Path | None) -> None:
+    """Write changes.osc, changes.osm, review.geojson and report.json."""
+    ctx = _context(profile, out, osm_file)
+    layer = run_ingest(ctx)
+    osm = run_fetch(ctx, layer)
+    run_export(ctx, layer, osm, run_conflate(ctx, layer, osm))
+
+
+@cli.command(name="map")
+@profile_argument
+@out_option
+def map_command(profile: Path, out: Path) -> None:
+    """Render the reviewer map from the run's review.geojson."""
+    click.echo(run_map(_context(profile, out)))
+
+
+@cli.command()
+@profile_argument
+def check(profile: Path) -> None:
+    """Validate a profile and its inputs, and say what a run would do."""
+    from pipeline.check import describe_run
+
+    click.echo(describe_run(load_profile(profile)))
+
+
+def _register_optional_commands() -> None:
+    """Command groups that live in their own modules (PDF maps, council maps)."""
+    try:
+        from pipeline.pdf.cli import pdf
+    except ImportError:
+        return
+    cli.add_command(pdf)
+
+
+_register_optional_commands()
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code (documented in this module's docstring)."""
+    try:
+        cli.main(args=argv, prog_name="sig2osm", standalone_mode=False)
+    except Sig2osmError as exc:
+        click.echo(_paragraph(f"sig2osm: error: {exc}"), err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("sig2osm: aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("sig2osm: interrupted; earlier outputs are intact.", err=True)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, details with -v
+        log.debug("internal error", exc_info=True)
+        click.echo(_paragraph(f"sig2osm: internal error: {type(exc).__name__}: {exc}. This is a "
+                              "bug; run again with -v and report the output."), err=True)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

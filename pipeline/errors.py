@@ -1,0 +1,51 @@
+"""One root exception for everything sig2osm reports to its users.
+
+Each subclass also inherits the matching built-in so callers may catch either. Messages say
+what went wrong, where (file, layer, feature, field, profile key and line) and what was expected.
+"""
+
+from __future__ import annotations
+
+
+class Sig2osmError(Exception):
+    """Root of every error sig2osm raises on purpose; the CLI turns it into exit code 1."""
+
+    exit_code = 1
+
+
+class ProfileError(Sig2osmError, ValueError):
+    """The profile YAML is malformed, has unknown or missing keys, or values of the wrong type."""
+
+    exit_code = 2
+
+
+class InputError(Sig2osmError, ValueError):
+    """A source layer cannot be used: unknown layer, missing field, duplicate ids, no CRS, …"""
+
+    exit_code = 3
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """A file named by the profile or the command line does not exist."""
+
+
+class OsmDataError(Sig2osmError, ValueError):
+    """OSM data is unreadable, not OSM, partial or suspiciously empty."""
+
+    exit_code = 4
+
+
+class FetchError(OsmDataError, ConnectionError):
+    """A remote service (Overpass, a download) failed after the allowed retries."""
+
+
+class ExportError(Sig2osmError, RuntimeError):
+    """A change file failed validation before being written."""
+
+    exit_code = 5
+
+
+class PdfError(Sig2osmError, ValueError):
+    """A PDF map cannot be georeferenced or extracted."""
+
+    exit_code = 6

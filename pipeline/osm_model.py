@@ -1,0 +1,103 @@
+"""The element model that every OSM input ends in (local extract or Overpass).
+
+Live Overpass answers and local files are turned into the same `OsmData`, so offline runs exercise
+the production path. Geometries are in EPSG:4326 (lon, lat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+OSM_TYPES = ("node", "way", "relation")
+
+
+@dataclass(frozen=True)
+class OsmElement:
+    """One OSM object as the conflation sees it."""
+
+    type: str
+    id: int
+    version: int
+    tags: Mapping[str, str]
+    geometry: BaseGeometry
+    nodes: tuple[int, ...] = ()  # way node ids, needed to write a modified way back
+    members: tuple[tuple[str, int, str], ...] = ()  # relation members (type, ref, role)
+
+    @property
+    def key(self) -> str:
+        """`node/123`, `way/4`, `relation/5`: the id form used in review files and URLs."""
+        return f"{self.type}/{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.type,
+            "id": self.id,
+            "version": self.version,
+            "tags": dict(self.tags),
+            "geometry": mapping(self.geometry),
+        }
+        if self.nodes:
+            data["nodes"] = list(self.nodes)
+        if self.members:
+            data["members"] = [list(m) for m in self.members]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OsmElement:
+        return cls(
+            type=data["type"],
+            id=int(data["id"]),
+            version=int(data["version"]),
+            tags=dict(data["tags"]),
+            geometry=shape(data["geometry"]),
+            nodes=tuple(data.get("nodes", ())),
+            members=tuple((m[0], int(m[1]), m[2]) for m in data.get("members", ())),
+        )
+
+
+@dataclass(frozen=True)
+class OsmData:
+    """OSM candidates plus the area the data is known to cover.
+
+    `coverage` is None only when nobody could say which area the data covers; ingest then treats
+    every source feature as outside it (skip), because absence of an object proves nothing there.
+    """
+
+    elements: tuple[OsmElement, ...]
+    coverage: BaseGeometry | None
+    coverage_origin: str  # where the coverage comes from, said in the report
+    meta: Mapping[str, Any] = field(default_factory=dict)  # osm_base, generator, query, server…
+    # Way and relation nodes kept for writers and appliers (node id -> (lon, lat)).
+    node_locations: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "coverage": mapping(self.coverage) if self.coverage is not None else None,
+            "coverage_origin": self.coverage_origin,
+            "meta": dict(self.meta),
+            "elements": [e.to_json() for e in self.elements],
+            "node_locations": {str(k): list(v) for k, v in self.node_locations.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OsmData:
+        coverage = data.get("coverage")
+        return cls(
+            elements=tuple(OsmElement.from_json(e) for e in data["elements"]),
+            coverage=shape(coverage) if coverage else None,
+            coverage_origin=data.get("coverage_origin", ""),
+            meta=dict(data.get("meta", {})),
+            node_locations={int(k): (v[0], v[1]) for k, v in data.get("node_locations", {}).items()},
+        )
+
+
+def bounds_polygon(bounds: tuple[float, float, float, float] | list[float]) -> BaseGeometry:
+    """[west, south, east, north] as a polygon in EPSG:4326."""
+    west, south, east, north = bounds
+    return shapely.box(west, south, east, north)

@@ -1,0 +1,338 @@
+"""The profile: one YAML file per layer, loaded once into a typed, frozen `Profile`.
+
+Every key is a field of the dataclasses below, with its type, default and meaning; the loader
+walks them, so adding a key is adding a field. Errors name the key and its line, and suggest the
+nearest known key for a typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from pipeline.errors import ProfileError
+
+DEFAULT_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
+
+TagMatch = dict[str, Union[str, list[str]]]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where the municipal layer comes from and how to read it."""
+
+    id: str  # field holding the stable source id (required)
+    path: Path | None = None  # local file: .shp, .zip, .gpkg, .geojson, .json, .csv, .fgb
+    url: str | None = None  # download instead of path (zip archives are unpacked)
+    layer: str | None = None  # layer name in a multi-layer file (GeoPackage, zip with several .shp)
+    crs: str | None = None  # assign or override the CRS, e.g. "EPSG:2154"
+    encoding: str | None = None  # text encoding of a .dbf or .csv, e.g. cp1252
+    x: str | None = None  # CSV column with longitude / easting (detected when null)
+    y: str | None = None  # CSV column with latitude / northing (detected when null)
+    delimiter: str | None = None  # CSV delimiter (sniffed when null)
+    low_precision: bool | None = None  # send every match to review (null: auto, true for PDF layers)
+    producer: str | None = None  # who publishes the data, for attribution
+    licence: str | None = None  # the data's licence, e.g. "Licence Ouverte 2.0"
+    date: str | None = None  # date of the data, e.g. "2024-03"
+
+
+@dataclass(frozen=True)
+class OsmConfig:
+    """Which OSM objects are candidates, and where they are read from."""
+
+    match: TagMatch  # tags that make an OSM object "the same kind"; "*" any value, list any of
+    file: list[Path] | None = None  # local extract(s); null: Overpass
+    diff: list[Path] | None = None  # .osc files applied on top of `file`, in order
+    bounds: list[float] | None = None  # [west, south, east, north] when the file declares no area
+    overpass_url: str = DEFAULT_OVERPASS_URL
+    date: str | None = None  # pin Overpass to a past state, e.g. "2024-01-01T00:00:00Z"
+    area: str | None = None  # admin area by relation id ("relation/123" or "123") or by name
+    expect_empty: bool = False  # allow a fetch that returns no candidate
+    timeout: int = 180  # Overpass [timeout:…] in seconds
+    maxsize: int = 536870912  # Overpass [maxsize:…] in bytes
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """How source features are matched to OSM objects."""
+
+    distance: float = 30.0  # metres; farther than this is never the same object
+    ref: str | None = None  # OSM key carrying the source id
+    authoritative: list[str] = field(default_factory=list)  # keys where the source value wins
+    policies: dict[str, str] = field(default_factory=dict)  # key -> tag merge policy name
+    decisions: Path | None = None  # reviewer decisions file read on the next run
+    review_margin: float = 0.1  # two candidates whose scores differ less than this → review
+    match_threshold: float = 0.6  # score at or above which a pair is an automatic match
+    review_threshold: float = 0.35  # score at or above which a pair is at least a review
+    radii: dict[str, float] = field(default_factory=dict)  # per-geometry search radii (metres)
+    remove: list[str] = field(default_factory=list)  # keys the source may remove from OSM objects
+
+
+@dataclass(frozen=True)
+class ChangesetConfig:
+    """Changeset tags and how the change is split for upload."""
+
+    comment: str = "Import of municipal open data"
+    source: str = ""
+    hashtags: list[str] = field(default_factory=list)
+    url: str | None = None  # the import plan page on the OSM wiki
+    chunk_size: int = 1000  # elements per chunk, at most 10 000 (the API limit)
+    chunk_layer: Path | None = None  # polygons (quartiers, communes) to split chunks by
+    instructions: str | None = None  # MapRoulette task instructions
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """A council map: project layers styled by category, in French by default."""
+
+    title: str = ""
+    description: str = ""
+    category: str | None = None  # field whose values give the legend entries
+    colors: dict[str, str] = field(default_factory=dict)  # category value -> CSS colour
+    popup_fields: list[str] = field(default_factory=list)
+    locale: str = "fr"
+    tiles: bool = True  # show the OSM tile layer (the only request that leaves the machine)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A whole profile, as loaded from YAML. Paths are absolute."""
+
+    name: str  # run folder: <out>/<name>/
+    source: SourceConfig
+    osm: OsmConfig
+    tags: dict[str, str]  # proposed tags; "{FIELD}" takes the field's value
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # FIELD -> {source: osm}
+    match: MatchConfig = field(default_factory=MatchConfig)
+    changeset: ChangesetConfig = field(default_factory=ChangesetConfig)
+    map: MapConfig | None = None
+    description: str = ""
+    path: Path | None = None  # the profile file itself (set by the loader)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+# Keys whose values are file paths, resolved against the profile's folder.
+_PATH_TYPES = (Path,)
+
+
+class _Loader:
+    """Turns a composed YAML node tree into dataclasses, collecting every problem at once."""
+
+    def __init__(self, file: Path, base: Path) -> None:
+        self.file = file
+        self.base = base
+        self.problems: list[str] = []
+
+    def fail(self, key: str, node: yaml.Node | None, text: str) -> None:
+        where = f"line {node.start_mark.line + 1}" if node is not None else "top level"
+        self.problems.append(f"{key} ({where}): {text}")
+
+    def build(self, cls: type, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(key or "profile", node, f"expected a mapping of keys, got {_kind(node)}")
+            return None
+        hints = typing.get_type_hints(cls)
+        loader_set = {"path"} if cls is Profile else set()
+        known = {f.name for f in fields(cls) if f.name not in loader_set}
+        values: dict[str, Any] = {}
+        seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            name = str(key_node.value)
+            full = f"{key}.{name}" if key else name
+            if name not in known:
+                near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+                hint = f"; did you mean '{near[0]}'?" if near else f"; known keys: {', '.join(sorted(known))}"
+                self.fail(full, key_node, f"unknown key{hint}")
+                continue
+            if name in seen:
+                self.fail(full, key_node, "key given twice")
+            seen[name] = value_node
+            values[name] = self.convert(hints[name], value_node, full)
+        for f in fields(cls):
+            if f.name in loader_set or f.name in seen:
+                continue
+            if f.default is MISSING and f.default_factory is MISSING:
+                full = f"{key}.{f.name}" if key else f.name
+                self.fail(full, node, f"missing required key (expected {_type_name(hints[f.name])})")
+        if self.problems:
+            return None
+        return cls(**values)
+
+    def convert(self, hint: Any, node: yaml.Node, key: str) -> Any:
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin in (Union, types.UnionType):
+            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+                if type(None) in args:
+                    return None
+            options = [a for a in args if a is not type(None)]
+            if len(options) == 1:
+                return self.convert(options[0], node, key)
+            for option in options:  # e.g. str | list[str]: the one whose shape fits
+                if _fits(option, node):
+                    return self.convert(option, node, key)
+            self.fail(key, node, f"expected {_type_name(hint)}, got {_kind(node)}")
+            return None
+        if is_dataclass(hint):
+            return self.build(hint, node, key)  # type: ignore[arg-type]
+        if origin is list:
+            if _is_null(node):
+                return []
+            if not isinstance(node, yaml.SequenceNode):
+                if args and args[0] is Path and isinstance(node, yaml.ScalarNode):
+                    return [self.convert(Path, node, key)]  # one path where a list is allowed
+                self.fail(key, node, f"expected a list ({_type_name(hint)}), got {_kind(node)}")
+                return []
+            return [self.convert(args[0], item, f"{key}[{i}]") for i, item in enumerate(node.value)]
+        if origin is dict:
+            if _is_null(node):
+                return {}
+            if not isinstance(node, yaml.MappingNode):
+                self.fail(key, node, f"expected a mapping ({_type_name(hint)}), got {_kind(node)}")
+                return {}
+            return {
+                str(k.value): self.convert(args[1], v, f"{key}.{k.value}") for k, v in node.value
+            }
+        return self.scalar(hint, node, key)
+
+    def scalar(self, hint: Any, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode) or _is_null(node):
+            self.fail(key, node, f"expected {_type_name(hint)}, got {_kind(node)}")
+            return None
+        value = yaml.safe_load(yaml.serialize(node))
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+        elif hint is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif hint is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif hint is str:
+            # Numbers are accepted where text is expected (a tag value "3", a ref 42).
+            if not isinstance(value, (dict, list)) and value is not None:
+                return value if isinstance(value, str) else _scalar_text(node)
+        elif hint is Path:
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                return path if path.is_absolute() else (self.base / path).resolve()
+        elif hint is Any:
+            return value
+        self.fail(key, node, f"expected {_type_name(hint)}, got {value!r}")
+        return None
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _scalar_text(node: yaml.ScalarNode) -> str:
+    return str(node.value)
+
+
+def _fits(hint: Any, node: yaml.Node) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return isinstance(node, yaml.SequenceNode)
+    if origin is dict or is_dataclass(hint):
+        return isinstance(node, yaml.MappingNode)
+    return isinstance(node, yaml.ScalarNode)
+
+
+def _kind(node: yaml.Node | None) -> str:
+    if node is None:
+        return "nothing"
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if _is_null(node):
+        return "null"
+    return repr(node.value)
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"a list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"a mapping of text to {_type_name(args[1])}"
+    if is_dataclass(hint):
+        return "a mapping"
+    names = {str: "text", int: "an integer", float: "a number", bool: "true or false",
+             Path: "a file path", type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def load_profile(path: Path | str) -> Profile:
+    """Read and validate a profile; raises `ProfileError` listing every problem with its line."""
+    file = Path(path)
+    if not file.is_file():
+        raise ProfileError(f"Profile {file}: no such file.")
+    try:
+        text = file.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"Profile {file}: not UTF-8 text ({exc}).") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"Profile {file}: malformed YAML{where}: {problem}.") from exc
+    if root is None:
+        raise ProfileError(f"Profile {file}: the file is empty; expected a mapping with name, "
+                           "source, osm and tags.")
+    loader = _Loader(file, file.resolve().parent)
+    profile = loader.build(Profile, root, "")
+    problems = loader.problems + (_semantic_problems(profile) if profile else [])
+    if problems:
+        listing = "; ".join(problems)
+        raise ProfileError(f"Profile {file}: {len(problems)} problem(s): {listing}.")
+    assert profile is not None
+    return _with_path(profile, file.resolve())
+
+
+def _with_path(profile: Profile, path: Path) -> Profile:
+    from dataclasses import replace
+
+    return replace(profile, path=path)
+
+
+def _semantic_problems(profile: Profile) -> list[str]:
+    problems = []
+    src = profile.source
+    if (src.path is None) == (src.url is None):
+        problems.append("source: give exactly one of 'path' or 'url'")
+    if not profile.name.strip() or "/" in profile.name or profile.name.startswith("."):
+        problems.append(f"name: {profile.name!r} must be a plain folder name")
+    if not profile.osm.match:
+        problems.append("osm.match: give at least one tag, e.g. {amenity: bench}")
+    if profile.osm.bounds is not None:
+        b = profile.osm.bounds
+        if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):
+            problems.append(f"osm.bounds: expected [west, south, east, north], got {b}")
+    if profile.match.distance <= 0:
+        problems.append("match.distance: expected a positive number of metres")
+    if not 1 <= profile.changeset.chunk_size <= 10000:
+        problems.append("changeset.chunk_size: expected 1 to 10000 (the OSM API limit)")
+    from conflation.policies import POLICIES
+
+    for key, policy in profile.match.policies.items():
+        if policy not in POLICIES:
+            near = difflib.get_close_matches(policy, sorted(POLICIES), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(POLICIES)}"
+            problems.append(f"match.policies.{key}: unknown policy '{policy}'{hint}")
+    return problems

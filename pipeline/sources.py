@@ -1,0 +1,252 @@
+"""Readers for municipal layers: Shapefile (plain or zipped), GeoPackage, GeoJSON, FlatGeobuf, CSV.
+
+`read_layer` returns the layer as a GeoDataFrame with its CRS set, untouched otherwise; the ingest
+step turns it into features with proposed tags. Every error names the file and the layer and says
+what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from pipeline.errors import InputError, InputNotFoundError
+
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".csv", ".gml", ".kml")
+
+# CSV coordinate columns, most specific first: (x column, y column, implied CRS or None).
+_CSV_COORDINATE_PAIRS: tuple[tuple[str, str, str | None], ...] = (
+    ("lon", "lat", "EPSG:4326"),
+    ("longitude", "latitude", "EPSG:4326"),
+    ("lng", "lat", "EPSG:4326"),
+    ("long", "lat", "EPSG:4326"),
+    ("x", "y", None),
+    ("coord_x", "coord_y", None),
+    ("coordx", "coordy", None),
+    ("easting", "northing", None),
+)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What was read, for the report and for error messages."""
+
+    path: Path  # the file the user named
+    member: str | None  # the file inside a zip archive, if any
+    layer: str | None
+    driver: str
+    encoding: str | None
+    crs: str  # as found in the file or assigned by the profile
+    crs_origin: str  # "file" or "profile"
+
+    @property
+    def label(self) -> str:
+        where = f"{self.path}" + (f"!{self.member}" if self.member else "")
+        return where + (f" layer '{self.layer}'" if self.layer else "")
+
+
+def read_layer(
+    path: Path,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    delimiter: str | None = None,
+) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    """Read one vector layer with its CRS set (from the file, or `crs` when given)."""
+    if not path.exists():
+        raise InputNotFoundError(f"Source file {path}: no such file.")
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="sig2osm-zip-") as tmp:
+            member = _extract_zip(path, Path(tmp), layer)
+            frame, info = _read_file(Path(tmp) / member, layer, crs, encoding, x, y, delimiter)
+            return frame, LayerInfo(path, member, info.layer, info.driver, info.encoding,
+                                    info.crs, info.crs_origin)
+    if path.is_dir():
+        raise InputError(f"Source {path} is a folder; expected a file ({', '.join(VECTOR_SUFFIXES)} "
+                         "or .zip).")
+    return _read_file(path, layer, crs, encoding, x, y, delimiter)
+
+
+def _extract_zip(archive: Path, target: Path, layer: str | None) -> str:
+    """Unpack `archive` and return the vector file inside it (searched in sub-folders too)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
+            zf.extractall(target, members=names)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"Source file {archive}: not a valid zip archive ({exc}).") from exc
+    vectors = sorted(n for n in names if Path(n).suffix.lower() in VECTOR_SUFFIXES)
+    if not vectors:
+        raise InputError(f"Source file {archive}: the archive holds no vector file "
+                         f"(expected one of {', '.join(VECTOR_SUFFIXES)}); it holds: "
+                         f"{', '.join(names[:20]) or 'nothing'}.")
+    if len(vectors) == 1:
+        return vectors[0]
+    if layer:
+        by_stem = [n for n in vectors if Path(n).stem == layer]
+        if by_stem:
+            return by_stem[0]
+        gpkgs = [n for n in vectors if n.lower().endswith(".gpkg")]
+        if len(gpkgs) == 1:
+            return gpkgs[0]
+    raise InputError(f"Source file {archive}: the archive holds several layers "
+                     f"({', '.join(Path(n).stem for n in vectors)}); set source.layer to one of them.")
+
+
+def _read_file(
+    path: Path,
+    layer: str | None,
+    crs: str | None,
+    encoding: str | None,
+    x: str | None,
+    y: str | None,
+    delimiter: str | None,
+) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _read_csv(path, crs, encoding, x, y, delimiter)
+    layer_name = _pick_layer(path, layer)
+    if suffix == ".shp" and encoding is None:
+        encoding = _shapefile_encoding(path)
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer_name, encoding=encoding)
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"Source file {path}: not a readable vector file ({exc}).") from exc
+    except (pyogrio.errors.DataLayerError, UnicodeDecodeError) as exc:
+        raise InputError(f"Source file {path} layer '{layer_name}': cannot be read ({exc}).") from exc
+    driver = pyogrio.read_info(path, layer=layer_name).get("driver", "")
+    frame, crs_text, origin = _set_crs(frame, crs, f"{path} layer '{layer_name}'")
+    return frame, LayerInfo(path, None, layer_name, driver, encoding, crs_text, origin)
+
+
+def _pick_layer(path: Path, layer: str | None) -> str:
+    try:
+        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"Source file {path}: not a readable vector file ({exc}); expected "
+                         f"one of {', '.join(VECTOR_SUFFIXES)}.") from exc
+    if layer is None:
+        if len(layers) > 1:
+            raise InputError(f"Source file {path} has {len(layers)} layers "
+                             f"({', '.join(layers)}); set source.layer to one of them.")
+        return layers[0]
+    if layer not in layers:
+        raise InputError(f"Source file {path}: no layer '{layer}'; the file has: "
+                         f"{', '.join(layers)}.")
+    return layer
+
+
+def _set_crs(
+    frame: gpd.GeoDataFrame, crs: str | None, label: str
+) -> tuple[gpd.GeoDataFrame, str, str]:
+    if crs is not None:
+        try:
+            parsed = CRS.from_user_input(crs)
+        except CRSError as exc:
+            raise InputError(f"source.crs '{crs}' is not a known CRS ({exc}); expected e.g. "
+                             "'EPSG:2154'.") from exc
+        return frame.set_crs(parsed, allow_override=True), parsed.to_string(), "profile"
+    if frame.crs is None:
+        raise InputError(f"Source {label} declares no CRS; set source.crs in the profile "
+                         "(e.g. 'EPSG:2154' for Lambert-93, 'EPSG:4326' for longitude/latitude).")
+    return frame, frame.crs.to_string(), "file"
+
+
+def _shapefile_encoding(shp: Path) -> str:
+    """The text encoding of a shapefile's .dbf: its .cpg if any, else detected from the bytes.
+
+    Old municipal shapefiles are latin-1/cp1252 without a .cpg, newer ones UTF-8 without one;
+    GDAL alone would guess ISO-8859-1 for both. Valid UTF-8 with non-ASCII bytes is UTF-8,
+    anything else is read as cp1252 (a superset of latin-1 for the printable range).
+    """
+    cpg = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".cpg"), None)
+    if cpg is not None:
+        declared = cpg.read_text(encoding="ascii", errors="ignore").strip()
+        if declared:
+            return "cp1252" if declared in ("1252", "ANSI 1252") else declared
+    dbf = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".dbf"), None)
+    if dbf is None:
+        return "utf-8"
+    data = dbf.read_bytes()
+    if len(data) < 32:
+        return "utf-8"
+    header_length = struct.unpack("<H", data[8:10])[0]
+    records = data[header_length:]
+    try:
+        records.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _read_csv(
+    path: Path,
+    crs: str | None,
+    encoding: str | None,
+    x: str | None,
+    y: str | None,
+    delimiter: str | None,
+) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    raw = path.read_bytes()
+    if encoding is None:
+        try:
+            text = raw.decode("utf-8-sig")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = raw.decode("cp1252", errors="replace"), "cp1252"
+    else:
+        text = raw.decode(encoding)
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False)
+    table = table.replace({"": None, "NA": None})
+    x_col, y_col, implied = _csv_columns(table, path, x, y)
+    xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False), errors="coerce")
+    ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False), errors="coerce")
+    geometry = gpd.points_from_xy(xs, ys)
+    geometry[(xs.isna() | ys.isna()).to_numpy()] = None
+    frame = gpd.GeoDataFrame(table, geometry=geometry, crs=None)
+    if crs is None and implied is not None:
+        frame = frame.set_crs(implied)
+        crs_text, origin = implied, f"columns {x_col}/{y_col}"
+    else:
+        frame, crs_text, origin = _set_crs(frame, crs, f"{path} (columns {x_col}/{y_col})")
+    info = LayerInfo(path, None, None, "CSV", encoding, crs_text, origin)
+    return frame, info
+
+
+def _csv_columns(
+    table: pd.DataFrame, path: Path, x: str | None, y: str | None
+) -> tuple[str, str, str | None]:
+    columns = list(table.columns)
+    if x or y:
+        missing = [c for c in (x, y) if c not in columns]
+        if missing or not (x and y):
+            raise InputError(f"Source file {path}: coordinate columns source.x={x!r} and "
+                             f"source.y={y!r} expected; the file has: {', '.join(columns)}.")
+        assert x is not None and y is not None
+        return x, y, None
+    lowered = {c.lower().strip(): c for c in columns}
+    for x_name, y_name, implied in _CSV_COORDINATE_PAIRS:
+        if x_name in lowered and y_name in lowered:
+            return lowered[x_name], lowered[y_name], implied
+    raise InputError(f"Source file {path}: no coordinate columns found (looked for lon/lat, "
+                     f"longitude/latitude, x/y…); set source.x and source.y. Columns: "
+                     f"{', '.join(columns)}.")

@@ -1,0 +1,294 @@
+"""The stage runner: ingest → fetch → conflate → export → map, each writing into the run folder.
+
+Every stage saves its result under `<out>/<name>/work/` with a key made of its inputs (profile
+section, file digests, the previous stage's result); a stage whose key did not change is loaded
+instead of recomputed, so a stage can run alone and re-runs are cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conflation.decisions import Decision, count_decisions
+from conflation.matching import MatchSettings, conflate
+from exports.atomic import write_atomic, write_all_atomic
+from exports.osmchange import (
+    build_changes,
+    check_references,
+    josm_xml,
+    osmchange_xml,
+    validate_with_osmium,
+)
+from exports.review import review_geojson
+from pipeline import __version__
+from pipeline.errors import ExportError
+from pipeline.ingest import SourceLayer, file_digest, ingest
+from pipeline.osm_files import read_osm_file
+from pipeline.osm_model import OsmData
+from pipeline.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """One run of one profile: where it writes and what overrides the command line gave."""
+
+    profile: Profile
+    out: Path
+    osm_override: Path | None = None
+    refresh: bool = False  # bypass caches (Overpass answers, downloads)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out / self.profile.name
+
+    @property
+    def work(self) -> Path:
+        return self.run_dir / "work"
+
+    @property
+    def cache(self) -> Path:
+        return self.out / ".cache"
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cached(ctx: RunContext, stage: str, key: str) -> dict[str, Any] | None:
+    result = ctx.work / f"{stage}.json"
+    stamp = ctx.work / f"{stage}.key"
+    if result.is_file() and stamp.is_file() and stamp.read_text() == key and not ctx.refresh:
+        log.debug("%s: inputs unchanged, reusing %s", stage, result)
+        data: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+        return data
+    return None
+
+
+def _store(ctx: RunContext, stage: str, key: str, data: dict[str, Any]) -> None:
+    write_atomic(ctx.work / f"{stage}.json", json.dumps(data, ensure_ascii=False))
+    write_atomic(ctx.work / f"{stage}.key", key)
+
+
+def _timed(ctx: RunContext, stage: str, started: float) -> None:
+    ctx.timings[stage] = round(time.perf_counter() - started, 3)
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+def source_path(ctx: RunContext) -> Path:
+    """The local file of the source layer, downloading `source.url` when the profile gives one."""
+    src = ctx.profile.source
+    if src.path is not None:
+        return src.path
+    from pipeline.download import download_source
+
+    assert src.url is not None
+    return download_source(src.url, ctx.cache / "downloads", ctx.profile.name, refresh=ctx.refresh)
+
+
+def run_ingest(ctx: RunContext) -> SourceLayer:
+    started = time.perf_counter()
+    path = source_path(ctx)
+    digest = file_digest(path) if path.is_file() else {"path": str(path)}
+    key = _key("ingest", __version__, asdict(ctx.profile.source), ctx.profile.tags,
+               ctx.profile.values, digest)
+    cached = _cached(ctx, "ingest", key)
+    if cached is not None:
+        layer = SourceLayer.from_json(cached)
+    else:
+        layer = ingest(ctx.profile, path)
+        if ctx.profile.source.url:
+            layer.info["url"] = ctx.profile.source.url
+        _store(ctx, "ingest", key, layer.to_json())
+    skipped = len(layer.features) - len(layer.usable)
+    log.info("ingest: %d source features (%d usable, %d skipped) from %s", len(layer.features),
+             len(layer.usable), skipped, path)
+    _timed(ctx, "ingest", started)
+    return layer
+
+
+def run_fetch(ctx: RunContext, layer: SourceLayer) -> OsmData:
+    started = time.perf_counter()
+    osm = ctx.profile.osm
+    files = [ctx.osm_override] if ctx.osm_override else (osm.file or [])
+    match_ref = ctx.profile.match.ref
+    if files:
+        digests = [file_digest(f) if f.is_file() else {"path": str(f)} for f in files]
+        key = _key("fetch", __version__, asdict(osm), match_ref, digests, [
+            file_digest(d) for d in (osm.diff or []) if d.is_file()])
+        cached = _cached(ctx, "fetch", key)
+        if cached is not None:
+            data = OsmData.from_json(cached)
+        else:
+            data = _read_local(ctx, files)
+            _store(ctx, "fetch", key, data.to_json())
+        if not data.elements:
+            log.warning("fetch: %s holds no OSM object matching osm.match or carrying %s",
+                        ", ".join(str(f) for f in files), match_ref or "a ref")
+    else:
+        from pipeline.overpass import fetch_from_overpass
+
+        data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh)
+    if data.coverage is None:
+        log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
+                    "give osm.bounds in the profile")
+    log.info("fetch: %d OSM candidates; area: %s", len(data.elements), data.coverage_origin)
+    _timed(ctx, "fetch", started)
+    return data
+
+
+def _read_local(ctx: RunContext, files: list[Path]) -> OsmData:
+    osm = ctx.profile.osm
+    if len(files) > 1 or osm.diff:
+        from pipeline.osm_files import read_osm_files_with_diffs
+
+        return read_osm_files_with_diffs(files, osm.diff or [], osm.match, ctx.profile.match.ref,
+                                         osm.bounds)
+    return read_osm_file(files[0], osm.match, ctx.profile.match.ref, osm.bounds)
+
+
+def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
+    low = profile.source.low_precision
+    if low is None:
+        low = bool(layer.info.get("pdf_derived"))
+    m = profile.match
+    return MatchSettings(distance=m.distance, ref_key=m.ref, authoritative=tuple(m.authoritative),
+                         policies=dict(m.policies), removable=tuple(m.remove), low_precision=low)
+
+
+def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Decision]:
+    started = time.perf_counter()
+    settings = match_settings(ctx.profile, layer)
+    decisions = conflate(layer.features, osm, layer.metric_crs, settings)
+    counts = count_decisions(decisions)
+    _check_reconciles(counts, layer)
+    write_atomic(ctx.work / "conflate.json",
+                 json.dumps([d.to_json() for d in decisions], ensure_ascii=False))
+    log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in counts.items()))
+    _timed(ctx, "conflate", started)
+    return decisions
+
+
+def load_decisions(ctx: RunContext) -> list[Decision]:
+    path = ctx.work / "conflate.json"
+    if not path.is_file():
+        raise ExportError(f"{path}: no conflation result yet; run 'sig2osm conflate' first.")
+    return [Decision.from_json(d) for d in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def _check_reconciles(counts: dict[str, int], layer: SourceLayer) -> None:
+    accounted = sum(n for k, n in counts.items() if k != "missing")
+    if accounted != len(layer.features):
+        raise ExportError(f"decisions cover {accounted} source features but the layer has "
+                          f"{len(layer.features)}; nothing was written.")
+
+
+def run_export(ctx: RunContext, layer: SourceLayer, osm: OsmData,
+               decisions: list[Decision]) -> dict[str, Any]:
+    """Build every output in memory, validate it, then write all files atomically."""
+    started = time.perf_counter()
+    changes = build_changes(decisions)
+    check_references(changes)
+    osc = osmchange_xml(changes)
+    josm = josm_xml(changes)
+    validate_with_osmium(osc, ".osc", changes)
+    validate_with_osmium(josm, ".osm", changes)
+    counts = count_decisions(decisions)
+    _check_reconciles(counts, layer)
+    _timed(ctx, "export", started)
+    report = build_report(ctx, layer, osm, counts, len(changes.creates), len(changes.modifies))
+    files = {
+        "changes.osc": osc,
+        "changes.osm": josm,
+        "review.geojson": review_geojson(decisions),
+        "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n",
+    }
+    write_all_atomic(ctx.run_dir, files)
+    log.info("export: %d objects created, %d modified, in %s", len(changes.creates),
+             len(changes.modifies), ctx.run_dir)
+    return report
+
+
+def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
+                 created: int, modified: int) -> dict[str, Any]:
+    import geopandas
+    import osmium
+    import pyogrio
+    import shapely
+
+    osm_inputs = []
+    for name in ("file",):
+        if osm.meta.get(name):
+            path = Path(osm.meta[name])
+            osm_inputs.append(file_digest(path) if path.is_file() else {"path": str(path)})
+    profile = ctx.profile
+    return {
+        "name": profile.name,
+        "counts": counts,
+        "source_features": len(layer.features),
+        "osm_objects": {"created": created, "modified": modified},
+        "inputs": {
+            "profile": file_digest(profile.path) if profile.path else None,
+            "source": layer.info,
+            "osm": osm_inputs,
+        },
+        "osm": {
+            "candidates": len(osm.elements),
+            "area": osm.coverage_origin,
+            "area_bounds": list(osm.coverage.bounds) if osm.coverage is not None else None,
+            **{k: v for k, v in osm.meta.items() if k != "file"},
+        },
+        "parameters": {
+            "metric_crs": layer.metric_crs,
+            "match": asdict(profile.match),
+            "osm_match": profile.osm.match,
+            "tags": profile.tags,
+            "low_precision": match_settings(profile, layer).low_precision,
+        },
+        "timings_s": dict(ctx.timings),
+        "versions": {
+            "sig2osm": __version__,
+            "python": platform.python_version(),
+            "pyosmium": getattr(osmium, "__version__", "unknown"),
+            "geopandas": geopandas.__version__,
+            "shapely": shapely.__version__,
+            "gdal": pyogrio.__gdal_version_string__,
+        },
+    }
+
+
+def run_map(ctx: RunContext) -> Path:
+    from maps.reviewer import reviewer_map_html
+
+    started = time.perf_counter()
+    review = ctx.run_dir / "review.geojson"
+    if not review.is_file():
+        raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
+    collection = json.loads(review.read_text(encoding="utf-8"))
+    html = reviewer_map_html(collection, title=f"sig2osm — {ctx.profile.name}")
+    target = ctx.run_dir / "map.html"
+    write_atomic(target, html)
+    _timed(ctx, "map", started)
+    log.info("map: %d features on %s", len(collection["features"]), target)
+    return target
+
+
+def run_all(ctx: RunContext) -> dict[str, Any]:
+    layer = run_ingest(ctx)
+    osm = run_fetch(ctx, layer)
+    decisions = run_conflate(ctx, layer, osm)
+    report = run_export(ctx, layer, osm, decisions)
+    run_map(ctx)
+    return report
