@@ -1,0 +1,19 @@
+"""Shared test fixtures: the real data in ../shared/data, referenced, never copied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    """The folder of real data sets (../shared/data from the project root)."""
+    if not DATA.is_dir():
+        pytest.fail(f"{DATA} is missing: the tests need ../shared beside the project")
+    return DATA
