@@ -72,7 +72,7 @@ def read_osm_file(
 
 def _looks_like_json(path: Path) -> bool:
     opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rb") as handle:  # type: ignore[operator]
+    with opener(path, "rb") as handle:
         head = handle.read(64).lstrip()
     return head.startswith(b"{")
 
@@ -111,13 +111,14 @@ def _read_with_osmium(
     except RuntimeError as exc:
         raise OsmDataError(f"OSM file {path}: not an OSM file pyosmium can read ({exc}); expected "
                            ".osm, .osm.gz, .osm.bz2, .osm.pbf or an Overpass JSON answer.") from exc
+    coverage: BaseGeometry | None
     if box.valid():
-        coverage: BaseGeometry | None = shapely.box(box.bottom_left.lon, box.bottom_left.lat,
-                                                    box.top_right.lon, box.top_right.lat)
+        declared = shapely.box(box.bottom_left.lon, box.bottom_left.lat,
+                               box.top_right.lon, box.top_right.lat)
+        coverage = declared
         origin = f"bounds declared by {path.name}"
         if bounds is not None:
-            profile_box = shapely.box(*bounds)
-            coverage = coverage.intersection(profile_box)
+            coverage = declared.intersection(shapely.box(*bounds))
             origin += " intersected with the profile's osm.bounds"
     else:
         coverage, origin = _coverage_from_profile(bounds, path.name)
@@ -142,6 +143,7 @@ def _osmium_elements(
         .with_filter(osmium.filter.KeyFilter(*keys))
     )
     try:
+        obj: Any
         for obj in processor:
             tags = {t.k: t.v for t in obj.tags}
             if not is_candidate(tags, match, ref_key):

@@ -20,7 +20,7 @@ from pipeline.errors import ProfileError
 
 DEFAULT_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 
-TagMatch = dict[str, Union[str, list[str]]]
+TagMatch = dict[str, str | list[str]]
 
 
 @dataclass(frozen=True)
@@ -145,11 +145,13 @@ class _Loader:
         known = {f.name for f in fields(cls) if f.name not in loader_set}
         values: dict[str, Any] = {}
         seen: dict[str, yaml.Node] = {}
+        suggested: set[str] = set()  # a typo already reported need not be reported as missing
         for key_node, value_node in node.value:
             name = str(key_node.value)
             full = f"{key}.{name}" if key else name
             if name not in known:
                 near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+                suggested.update(near)
                 hint = f"; did you mean '{near[0]}'?" if near else f"; known keys: {', '.join(sorted(known))}"
                 self.fail(full, key_node, f"unknown key{hint}")
                 continue
@@ -158,7 +160,7 @@ class _Loader:
             seen[name] = value_node
             values[name] = self.convert(hints[name], value_node, full)
         for f in fields(cls):
-            if f.name in loader_set or f.name in seen:
+            if f.name in loader_set or f.name in seen or f.name in suggested:
                 continue
             if f.default is MISSING and f.default_factory is MISSING:
                 full = f"{key}.{f.name}" if key else f.name
@@ -171,9 +173,8 @@ class _Loader:
         origin = typing.get_origin(hint)
         args = typing.get_args(hint)
         if origin in (Union, types.UnionType):
-            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-                if type(None) in args:
-                    return None
+            if _is_null(node) and type(None) in args:
+                return None
             options = [a for a in args if a is not type(None)]
             if len(options) == 1:
                 return self.convert(options[0], node, key)
