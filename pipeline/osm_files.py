@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.osm_model import OsmData, OsmElement
+from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _osmium_elements(
     )
     try:
         obj: Any
-        for obj in processor:
+        for obj in progress(processor, f"reading {path.name}", unit=" objects"):
             tags = {t.k: t.v for t in obj.tags}
             if not is_candidate(tags, match, ref_key):
                 continue
