@@ -1,7 +1,8 @@
-"""OSM data from local files: extracts read with pyosmium, Overpass answers from JSON.
+"""OSM data from local files: extracts read with pyosmium, Overpass answers from JSON or XML.
 
 Both paths keep the objects that satisfy `osm.match` or carry the dataset's ref key, and end in
-the same `OsmData` through `osm_data_from_elements` (Overpass answers) or the pyosmium reader.
+the same `OsmData` through `osm_data_from_overpass_json` (Overpass answers, recorded or live) or
+the pyosmium reader. Several extracts can be read as one, with `.osc` diffs applied on top.
 The area the data covers comes from the file (`<bounds>`, PBF header box) or from the profile.
 """
 
@@ -65,9 +66,12 @@ def read_osm_file(
         raise InputNotFoundError(f"OSM file {path}: no such file.")
     if _looks_like_json(path):
         payload = _load_json(path)
+        _reject_remark(payload, path)
         coverage, origin = _coverage_from_profile(bounds, f"Overpass answer {path.name}")
         return osm_data_from_overpass_json(payload, match, ref_key, coverage, origin,
                                            {"file": str(path)})
+    if is_overpass_xml(path):
+        return read_overpass_xml(path, match, ref_key, bounds)
     return _read_with_osmium(path, match, ref_key, bounds)
 
 
@@ -301,3 +305,250 @@ def _from_overpass(
     for polygon in polygons[1:]:
         area = area.symmetric_difference(polygon)
     return OsmElement("relation", raw["id"], _version(raw), tags, _simplest(area), members=members)
+
+
+# --- Overpass XML ----------------------------------------------------------------------------
+
+
+def is_overpass_xml(path: Path) -> bool:
+    """An Overpass XML answer (it names its generator and carries `<meta osm_base>`)."""
+    opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
+    with opener(path, "rb") as handle:
+        head = handle.read(2048)
+    return head.lstrip().startswith(b"<") and (b"Overpass API" in head or b"osm_base=" in head)
+
+
+def overpass_xml_to_json(data: bytes, what: str) -> dict[str, Any]:
+    """An Overpass XML answer in the shape of its JSON twin, for `osm_data_from_overpass_json`."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise OsmDataError(f"{what}: not well-formed XML ({exc}); the answer may be truncated."
+                           ) from exc
+    if root.tag != "osm":
+        raise OsmDataError(f"{what}: XML root <{root.tag}>, expected <osm> (an Overpass answer).")
+    payload: dict[str, Any] = {"version": root.get("version"),
+                               "generator": root.get("generator", ""), "elements": []}
+    meta = root.find("meta")
+    if meta is not None and meta.get("osm_base"):
+        payload["osm3s"] = {"timestamp_osm_base": meta.get("osm_base")}
+    remarks = [r.text or "" for r in root.iter("remark")]
+    if remarks:
+        payload["remark"] = " ".join(r.strip() for r in remarks)
+    for child in root:
+        if child.tag in ("node", "way", "relation"):
+            payload["elements"].append(_xml_element(child))
+    return payload
+
+
+def _xml_element(node: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {"type": node.tag, "id": int(node.get("id"))}
+    if node.get("version") is not None:
+        raw["version"] = int(node.get("version"))
+    if node.tag == "node" and node.get("lat") is not None:
+        raw["lat"], raw["lon"] = float(node.get("lat")), float(node.get("lon"))
+    tags = {t.get("k"): t.get("v") for t in node.findall("tag")}
+    if tags:
+        raw["tags"] = tags
+    if node.tag == "way":
+        nds = node.findall("nd")
+        raw["nodes"] = [int(n.get("ref")) for n in nds]
+        if nds and all(n.get("lat") is not None for n in nds):  # out geom
+            raw["geometry"] = [{"lat": float(n.get("lat")), "lon": float(n.get("lon"))}
+                               for n in nds]
+    if node.tag == "relation":
+        members = []
+        for m in node.findall("member"):
+            member: dict[str, Any] = {"type": m.get("type"), "ref": int(m.get("ref")),
+                                      "role": m.get("role", "")}
+            points = m.findall("nd")
+            if points:
+                member["geometry"] = [{"lat": float(p.get("lat")), "lon": float(p.get("lon"))}
+                                      for p in points]
+            members.append(member)
+        raw["members"] = members
+    return raw
+
+
+def read_overpass_xml(
+    path: Path, match: Mapping[str, Any], ref_key: str | None, bounds: Sequence[float] | None
+) -> OsmData:
+    """A recorded Overpass XML answer, through the same builder as JSON answers."""
+    opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
+    with opener(path, "rb") as handle:
+        payload = overpass_xml_to_json(handle.read(), f"OSM file {path}")
+    _reject_remark(payload, path)
+    coverage, origin = _coverage_from_profile(bounds, f"Overpass answer {path.name}")
+    return osm_data_from_overpass_json(payload, match, ref_key, coverage, origin,
+                                       {"file": str(path)})
+
+
+def _reject_remark(payload: Mapping[str, Any], path: Path) -> None:
+    remark = str(payload.get("remark", ""))
+    if "error" in remark.lower():
+        raise OsmDataError(f"OSM file {path}: the recorded Overpass answer ends with "
+                           f"'{remark.strip()}': it is partial and cannot be used.")
+
+
+def merge_overpass_payloads(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One answer from several: each element once (its newest version), osm_base the oldest."""
+    if len(payloads) == 1:
+        return dict(payloads[0])
+    best: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for payload in payloads:
+        for element in payload.get("elements", []):
+            key = (str(element.get("type", "")), int(element.get("id", 0)))
+            if key not in best or element.get("version", 0) > best[key].get("version", 0):
+                best[key] = element
+    bases = sorted(str(p.get("osm3s", {}).get("timestamp_osm_base", "")) for p in payloads)
+    merged = dict(payloads[0])
+    merged["elements"] = list(best.values())
+    merged["osm3s"] = {**payloads[0].get("osm3s", {}), "timestamp_osm_base": bases[0]}
+    return merged
+
+
+# --- several files, and diffs on top ---------------------------------------------------------
+
+
+def read_osm_files_with_diffs(
+    files: Sequence[Path],
+    diffs: Sequence[Path],
+    match: Mapping[str, Any],
+    ref_key: str | None,
+    bounds: Sequence[float] | None,
+) -> OsmData:
+    """Several extracts (or recorded answers) read as one, with `.osc` diffs applied in order."""
+    for path in [*files, *diffs]:
+        if not path.is_file():
+            raise InputNotFoundError(f"OSM file {path}: no such file.")
+    answers = [f for f in files if _looks_like_json(f) or is_overpass_xml(f)]
+    if answers and len(answers) != len(files):
+        raise OsmDataError(f"osm.file mixes recorded Overpass answers ({answers[0].name}) and "
+                           "OSM extracts; give one kind.")
+    if answers:
+        if diffs:
+            raise OsmDataError(f"osm.diff: {diffs[0]}: diffs apply to OSM extracts, not to "
+                               "recorded Overpass answers.")
+        return _merged_answers(files, match, ref_key, bounds)
+    return _merged_extracts(files, diffs, match, ref_key, bounds)
+
+
+def _merged_answers(files: Sequence[Path], match: Mapping[str, Any], ref_key: str | None,
+                    bounds: Sequence[float] | None) -> OsmData:
+    payloads = []
+    for path in files:
+        if _looks_like_json(path):
+            payloads.append(_load_json(path))
+        else:
+            payloads.append(overpass_xml_to_json(path.read_bytes(), f"OSM file {path}"))
+        _reject_remark(payloads[-1], path)
+    coverage, origin = _coverage_from_profile(bounds, f"{len(files)} Overpass answers")
+    meta = {"file": str(files[0]), "files": [str(f) for f in files]}
+    return osm_data_from_overpass_json(merge_overpass_payloads(payloads), match, ref_key,
+                                       coverage, origin, meta)
+
+
+def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Mapping[str, Any],
+                     ref_key: str | None, bounds: Sequence[float] | None) -> OsmData:
+    import tempfile
+
+    covers = [_read_header_box(f) for f in files]
+    with tempfile.TemporaryDirectory(prefix="sig2osm-merge-") as tmp:
+        base = files[0] if len(files) == 1 else _merge_bases(files, Path(tmp) / "base.osm.pbf")
+        merged = Path(tmp) / "merged.osm.pbf"
+        reader_diffs = osmium.MergeInputReader()
+        for diff in diffs:
+            reader_diffs.add_file(str(diff))
+        try:
+            reader = osmium.io.Reader(str(base))
+            writer = osmium.io.Writer(str(merged))
+            reader_diffs.apply_to_reader(reader, writer)
+            writer.close()
+            reader.close()
+        except RuntimeError as exc:
+            names = ", ".join(str(d) for d in diffs)
+            raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
+                               ) from exc
+        elements = list(_osmium_elements(merged, match, ref_key))
+    coverage, origin = _union_coverage(files, covers, bounds)
+    meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
+                            "diffs": [str(d) for d in diffs]}
+    base_time = _diff_state_time(diffs)
+    if base_time:
+        meta["osm_base"] = base_time
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+
+
+def _read_header_box(path: Path) -> BaseGeometry | None:
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        box = reader.header().box()
+        reader.close()
+    except RuntimeError as exc:
+        raise OsmDataError(f"OSM file {path}: not an OSM file pyosmium can read ({exc}).") from exc
+    if not box.valid():
+        return None
+    return shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
+                       box.top_right.lat)
+
+
+def _union_coverage(files: Sequence[Path], covers: Sequence[BaseGeometry | None],
+                    bounds: Sequence[float] | None) -> tuple[BaseGeometry | None, str]:
+    if any(c is None for c in covers):
+        missing = next(f for f, c in zip(files, covers, strict=True) if c is None)
+        return _coverage_from_profile(bounds, missing.name)
+    coverage = shapely.union_all([c for c in covers if c is not None])
+    origin = f"bounds declared by {', '.join(f.name for f in files)}"
+    if bounds is not None:
+        coverage = coverage.intersection(shapely.box(*bounds))
+        origin += " intersected with the profile's osm.bounds"
+    return coverage, origin
+
+
+class _CopyHandler(osmium.SimpleHandler):
+    """Writes the newest visible version of every object (several bases, overlapping)."""
+
+    def __init__(self, writer: Any) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def node(self, n: Any) -> None:
+        if n.visible:
+            self.writer.add_node(n)
+
+    def way(self, w: Any) -> None:
+        if w.visible:
+            self.writer.add_way(w)
+
+    def relation(self, r: Any) -> None:
+        if r.visible:
+            self.writer.add_relation(r)
+
+
+def _merge_bases(files: Sequence[Path], target: Path) -> Path:
+    merger = osmium.MergeInputReader()
+    for path in files:
+        merger.add_file(str(path))
+    writer = osmium.SimpleWriter(str(target))
+    try:
+        merger.apply(_CopyHandler(writer), simplify=True)
+    finally:
+        writer.close()
+    return target
+
+
+def _diff_state_time(diffs: Sequence[Path]) -> str | None:
+    """The replication timestamp of the last diff, from its `<name>.state.txt` if present."""
+    if not diffs:
+        return None
+    last = diffs[-1]
+    stem = last.name.split(".osc")[0]
+    state = last.with_name(f"{stem}.state.txt")
+    if not state.is_file():
+        return None
+    for line in state.read_text(encoding="utf-8").splitlines():
+        if line.startswith("timestamp="):
+            return line.split("=", 1)[1].replace("\\:", ":").strip()
+    return None
