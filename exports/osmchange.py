@@ -3,12 +3,15 @@
 libosmium's change writer files every object of version 1 under <create>, which would turn the
 modify of an OSM object at version 1 into a create; so the XML is written here, deterministic and
 escaped, and read back through pyosmium before it is accepted (see `validate_with_osmium`).
+
+The objects of one decision stay together in a `ChangeGroup` (a new area is its nodes, its ways
+and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -18,11 +21,14 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from conflation.decisions import CREATE, MODIFY, Decision
+from exports.tag_rules import tags_problem
 from pipeline import __version__
 from pipeline.errors import ExportError
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways
+_ORDER = {"node": 0, "way": 1, "relation": 2}
+_MEMBER_TYPES = {"n": "node", "w": "way", "r": "relation"}
 
 
 @dataclass(frozen=True)
@@ -38,27 +44,68 @@ class OsmObject:
     nodes: tuple[int, ...] = ()
     members: tuple[tuple[str, int, str], ...] = ()
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.type, self.id
+
+
+@dataclass(frozen=True)
+class ChangeGroup:
+    """The objects written for one `create` or `modify` decision."""
+
+    action: str  # create or modify
+    source_id: str | None
+    objects: tuple[OsmObject, ...]
+    geometry: BaseGeometry  # EPSG:4326: the new geometry, or the OSM object's for a modify
+    decision: Decision
+
+    @property
+    def main(self) -> OsmObject:
+        """The object carrying the tags: the relation, else the first tagged way, else the node."""
+        tagged = [o for o in self.objects if o.tags]
+        return max(tagged or self.objects, key=lambda o: _ORDER[o.type])
+
 
 @dataclass
 class ChangeSet:
-    """New and modified objects, ordered as they are written (nodes, ways, relations)."""
+    """New and modified objects grouped by decision; written nodes, ways, relations."""
 
-    creates: list[OsmObject] = field(default_factory=list)
-    modifies: list[OsmObject] = field(default_factory=list)
+    groups: list[ChangeGroup] = field(default_factory=list)
+
+    @property
+    def creates(self) -> list[OsmObject]:
+        objects = [o for g in self.groups if g.action == CREATE for o in g.objects]
+        return sorted(objects, key=lambda o: (_ORDER[o.type], -o.id))
+
+    @property
+    def modifies(self) -> list[OsmObject]:
+        objects = [o for g in self.groups if g.action == MODIFY for o in g.objects]
+        return sorted(objects, key=lambda o: (_ORDER[o.type], o.id))
 
     @property
     def objects(self) -> list[OsmObject]:
         return self.creates + self.modifies
 
+    def subset(self, groups: Iterable[ChangeGroup]) -> ChangeSet:
+        return ChangeSet(list(groups))
+
     def bbox(self) -> tuple[float, float, float, float] | None:
-        lons = [o.lon for o in self.objects if o.lon is not None]
-        lats = [o.lat for o in self.objects if o.lat is not None]
-        if not lons:
+        """[west, south, east, north] of every group's geometry."""
+        boxes = [g.geometry.bounds for g in self.groups if not g.geometry.is_empty]
+        if not boxes:
             return None
-        return min(lons), min(lats), max(lons), max(lats)  # type: ignore[type-var]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Objects per action and type, e.g. {"create": {"node": 3, "way": 0, …}, …}."""
+        result = {}
+        for action, objects in ((CREATE, self.creates), (MODIFY, self.modifies)):
+            result[action] = {t: sum(1 for o in objects if o.type == t) for t in _ORDER}
+        return result
 
 
-class _IdCounter:
+class IdCounter:
     """One counter of negative ids per run: -1, -2, … in decision order."""
 
     def __init__(self) -> None:
@@ -72,23 +119,33 @@ class _IdCounter:
 def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
     """Turn `create` and `modify` decisions into OSM objects; nothing else is ever written."""
     changes = ChangeSet()
-    ids = _IdCounter()
+    ids = IdCounter()
     for decision in decisions:
+        if decision.decision not in (CREATE, MODIFY):
+            continue
+        problem = tags_problem(decision.tags)
+        if problem:
+            raise ExportError(f"source feature {decision.source_id}: {problem}; such a feature "
+                              "must be skipped or reviewed before export (see refuse_unwritable)")
         if decision.decision == CREATE:
-            assert decision.geometry is not None
-            changes.creates.extend(_new_objects(decision.geometry, decision.tags, ids))
-        elif decision.decision == MODIFY:
+            if decision.geometry is None:
+                raise ExportError(f"source feature {decision.source_id}: create without geometry")
+            objects = new_objects(decision.geometry, decision.tags, ids)
+            geometry = decision.geometry
+        else:
+            objects = [_modified(decision)]
             assert decision.osm is not None
-            changes.modifies.append(_modified(decision))
-    order = {"node": 0, "way": 1, "relation": 2}
-    changes.creates.sort(key=lambda o: (order[o.type], -o.id))
-    changes.modifies.sort(key=lambda o: (order[o.type], o.id))
+            geometry = decision.osm.geometry
+        changes.groups.append(ChangeGroup(decision.decision, decision.source_id, tuple(objects),
+                                          geometry, decision))
     return changes
 
 
 def _modified(decision: Decision) -> OsmObject:
     element = decision.osm
-    assert element is not None
+    if element is None or element.version < 1:
+        raise ExportError(f"source feature {decision.source_id}: modify without the OSM object "
+                          "and the version OSM had")
     if element.type == "node":
         point = element.geometry
         assert isinstance(point, Point)
@@ -100,26 +157,26 @@ def _modified(decision: Decision) -> OsmObject:
                      members=element.members)
 
 
-def _new_objects(geometry: BaseGeometry, tags: dict[str, str], ids: _IdCounter) -> list[OsmObject]:
+def new_objects(geometry: BaseGeometry, tags: dict[str, str], ids: IdCounter) -> list[OsmObject]:
+    """Nodes, ways and relation for a new feature: a point is a node, a line one or more ways,
+    an area a closed way or a `type=multipolygon` relation with outer and inner members."""
     if isinstance(geometry, Point):
         return [OsmObject("node", ids.next(), 1, dict(tags), geometry.x, geometry.y)]
     if isinstance(geometry, LineString):
-        nodes, ways = _way_chain(list(geometry.coords), {}, ids, dict(tags))
+        nodes, ways = _way_chain(list(geometry.coords), ids, dict(tags))
         return nodes + ways
-    if isinstance(geometry, Polygon) and not geometry.interiors:
-        nodes, ways = _way_chain(list(geometry.exterior.coords), {}, ids, dict(tags))
-        if len(ways) == 1:
-            return nodes + ways
-    polygons = [geometry] if isinstance(geometry, Polygon) else list(getattr(geometry, "geoms", []))
-    if not all(isinstance(p, Polygon) for p in polygons) or not isinstance(
-            geometry, (Polygon, MultiPolygon)):
-        raise ExportError(f"cannot write a {geometry.geom_type} as OSM objects")
-    return _multipolygon(polygons, tags, ids)
+    small_ring = isinstance(geometry, Polygon) and len(geometry.exterior.coords) <= MAX_WAY_NODES
+    if small_ring and not geometry.interiors:
+        nodes, ways = _way_chain(list(geometry.exterior.coords), ids, dict(tags))
+        return nodes + ways
+    if isinstance(geometry, (Polygon, MultiPolygon)):
+        polygons = [geometry] if isinstance(geometry, Polygon) else list(geometry.geoms)
+        return _multipolygon(polygons, tags, ids)
+    raise ExportError(f"cannot write a {geometry.geom_type} as OSM objects")
 
 
 def _way_chain(
-    coords: list[tuple[float, ...]], tags: dict[str, str], ids: _IdCounter,
-    way_tags: dict[str, str] | None = None,
+    coords: list[tuple[float, ...]], ids: IdCounter, tags: dict[str, str],
 ) -> tuple[list[OsmObject], list[OsmObject]]:
     """Nodes and way(s) for a coordinate list; a closed ring reuses its first node; ways longer
     than the API's 2 000 nodes are split into consecutive parts sharing their end nodes."""
@@ -131,20 +188,20 @@ def _way_chain(
     start = 0
     while start < len(refs) - 1:
         part = refs[start:start + MAX_WAY_NODES]
-        ways.append(OsmObject("way", ids.next(), 1, dict(way_tags or tags), nodes=tuple(part)))
+        ways.append(OsmObject("way", ids.next(), 1, dict(tags), nodes=tuple(part)))
         start += MAX_WAY_NODES - 1
     return nodes, ways
 
 
-def _multipolygon(polygons: list[Polygon], tags: dict[str, str], ids: _IdCounter) -> list[OsmObject]:
+def _multipolygon(polygons: list[Polygon], tags: dict[str, str], ids: IdCounter) -> list[OsmObject]:
     objects: list[OsmObject] = []
     members: list[tuple[str, int, str]] = []
     for polygon in polygons:
         for ring, role in [(polygon.exterior, "outer")] + [(r, "inner") for r in polygon.interiors]:
-            nodes, ways = _way_chain(list(ring.coords), {}, ids)
+            nodes, ways = _way_chain(list(ring.coords), ids, {})
             objects.extend(nodes + ways)
             members.extend(("way", w.id, role) for w in ways)
-    relation_tags = {"type": "multipolygon", **tags}
+    relation_tags = {**tags, "type": "multipolygon"}
     objects.append(OsmObject("relation", ids.next(), 1, relation_tags, members=tuple(members)))
     return objects
 
@@ -160,7 +217,14 @@ def _coord(value: float | None) -> str | None:
     return None if value is None else f"{value:.7f}"
 
 
+def _tag_lines(tags: Mapping[str, str], indent: str) -> list[str]:
+    return [f"{indent}<tag {_attrs([('k', k), ('v', v)])}/>" for k, v in sorted(tags.items())]
+
+
 def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]] = ()) -> list[str]:
+    problem = tags_problem(obj.tags)
+    if problem:  # the last guard: nothing unwritable reaches a file
+        raise ExportError(f"{obj.type}/{obj.id}: {problem}")
     base: list[tuple[str, object]] = [("id", obj.id), *extra]
     if obj.version is not None:
         base.append(("version", obj.version))
@@ -169,7 +233,7 @@ def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]]
     children = [f'{indent}  <nd ref="{ref}"/>' for ref in obj.nodes]
     children += [f"{indent}  <member {_attrs([('type', t), ('ref', r), ('role', role)])}/>"
                  for t, r, role in obj.members]
-    children += [f"{indent}  <tag {_attrs([('k', k), ('v', v)])}/>" for k, v in sorted(obj.tags.items())]
+    children += _tag_lines(obj.tags, indent + "  ")
     head = f"{indent}<{obj.type} {_attrs(base)}"
     if not children:
         return [head + "/>"]
@@ -191,26 +255,75 @@ def osmchange_xml(changes: ChangeSet) -> str:
     return "\n".join(lines) + "\n"
 
 
-def josm_xml(changes: ChangeSet) -> str:
-    """JOSM XML: upload="false" so it is never sent as is; action="modify" on touched objects."""
+def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None) -> str:
+    """JOSM XML: upload="false" so it is never sent as is; action="modify" on touched objects;
+    a <changeset> without id whose tags JOSM offers in its upload dialog; <bounds>."""
     lines = ["<?xml version='1.0' encoding='UTF-8'?>",
              f"<osm version=\"0.6\" generator={quoteattr(GENERATOR)} upload=\"false\">"]
+    if changeset_tags:
+        lines += ["  <changeset>", *_tag_lines(changeset_tags, "    "), "  </changeset>"]
     box = changes.bbox()
     if box is not None:
         west, south, east, north = box
         lines.append(f'  <bounds minlat="{south:.7f}" minlon="{west:.7f}" maxlat="{north:.7f}" '
-                     f'maxlon="{east:.7f}"/>')
-    order = {"node": 0, "way": 1, "relation": 2}
-    objects = sorted(changes.objects, key=lambda o: (order[o.type], o.id < 0, abs(o.id)))
+                     f'maxlon="{east:.7f}" origin={quoteattr(GENERATOR)}/>')
+    objects = sorted(changes.objects, key=lambda o: (_ORDER[o.type], o.id < 0, abs(o.id)))
     for obj in objects:
-        if obj.id < 0:
-            new = OsmObject(obj.type, obj.id, None, obj.tags, obj.lon, obj.lat, obj.nodes,
-                            obj.members)
-            lines += _object_xml(new, "  ", [("action", "modify")])
-        else:
-            lines += _object_xml(obj, "  ", [("action", "modify")])
+        version = None if obj.id < 0 else obj.version
+        new = OsmObject(obj.type, obj.id, version, obj.tags, obj.lon, obj.lat, obj.nodes,
+                        obj.members)
+        lines += _object_xml(new, "  ", [("action", "modify")])
     lines.append("</osm>")
     return "\n".join(lines) + "\n"
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def read_objects(path: Path) -> dict[tuple[str, int], OsmObject]:
+    """Every node, way and relation of an OSM or osmChange file, read through pyosmium."""
+    seen: dict[tuple[str, int], OsmObject] = {}
+    try:
+        for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY
+                                        | osmium.osm.RELATION):
+            if isinstance(obj, _OSM_TYPES):
+                seen[(_kind(obj), obj.id)] = snapshot(obj)
+    except RuntimeError as exc:
+        raise ExportError(f"{path.name} does not read back through pyosmium: {exc}") from exc
+    return seen
+
+
+_OSM_TYPES = (osmium.osm.Node, osmium.osm.Way, osmium.osm.Relation)
+OsmiumObject = osmium.osm.Node | osmium.osm.Way | osmium.osm.Relation
+
+
+def _kind(obj: OsmiumObject) -> str:
+    return _MEMBER_TYPES[obj.type_str()]
+
+
+def snapshot(obj: OsmiumObject) -> OsmObject:
+    """A pyosmium object as an `OsmObject` (pyosmium's objects do not outlive the reader)."""
+    tags = {t.k: t.v for t in obj.tags}
+    version = obj.version or None
+    if isinstance(obj, osmium.osm.Node):
+        loc = obj.location
+        return OsmObject("node", obj.id, version, tags, loc.lon, loc.lat)
+    if isinstance(obj, osmium.osm.Way):
+        return OsmObject("way", obj.id, version, tags, nodes=tuple(n.ref for n in obj.nodes))
+    members = tuple((_MEMBER_TYPES[m.type], m.ref, m.role) for m in obj.members)
+    return OsmObject("relation", obj.id, version, tags, members=members)
+
+
+def same_object(read: OsmObject, written: OsmObject) -> bool:
+    """Whether an object read back equals what was written (coordinates to 1e-7 degree)."""
+    if (read.tags, read.nodes, read.members) != (written.tags, written.nodes, written.members):
+        return False
+    if written.type == "node":
+        assert read.lon is not None and read.lat is not None
+        assert written.lon is not None and written.lat is not None
+        if abs(read.lon - written.lon) > 6e-8 or abs(read.lat - written.lat) > 6e-8:
+            return False
+    return written.version is None or written.id < 0 or read.version == written.version
 
 
 def validate_with_osmium(content: str, suffix: str, changes: ChangeSet) -> None:
@@ -218,35 +331,41 @@ def validate_with_osmium(content: str, suffix: str, changes: ChangeSet) -> None:
     with tempfile.TemporaryDirectory(prefix="sig2osm-check-") as tmp:
         path = Path(tmp) / f"check{suffix}"
         path.write_text(content, encoding="utf-8")
-        seen: dict[tuple[str, int], dict[str, str]] = {}
-        try:
-            for obj in osmium.FileProcessor(str(path)):
-                kind = {"n": "node", "w": "way", "r": "relation"}[obj.type_str()]
-                seen[(kind, obj.id)] = {t.k: t.v for t in obj.tags}
-        except RuntimeError as exc:
-            raise ExportError(f"{suffix} file does not read back through pyosmium: {exc}") from exc
-    expected = {(o.type, o.id): o.tags for o in changes.objects}
-    if seen != expected:
-        missing = sorted(set(expected) - set(seen))[:5]
-        extra = sorted(set(seen) - set(expected))[:5]
-        changed = sorted(k for k in set(seen) & set(expected) if seen[k] != expected[k])[:5]
+        seen = read_objects(path)
+    expected = {o.key: o for o in changes.objects}
+    missing = sorted(set(expected) - set(seen))[:5]
+    extra = sorted(set(seen) - set(expected))[:5]
+    changed = sorted(k for k in set(seen) & set(expected)
+                     if not same_object(seen[k], expected[k]))[:5]
+    if missing or extra or changed:
         raise ExportError(f"{suffix} file read back differs: missing {missing}, extra {extra}, "
-                          f"different tags {changed}")
+                          f"different {changed}")
 
 
-def check_references(changes: ChangeSet) -> None:
-    """Every way node and relation member is defined in the file or is an existing OSM object."""
-    defined = {(o.type, o.id) for o in changes.objects}
+def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | None = None) -> None:
+    """Every way node and relation member is defined in the file or is an OSM object of the
+    input (`known`; when None, any positive id is taken as existing); every modify carries the
+    version OSM had."""
+    defined = {o.key for o in changes.objects}
     for obj in changes.objects:
         refs = [("node", r) for r in obj.nodes] + [(t, r) for t, r, _ in obj.members]
         for ref in refs:
-            if ref[1] < 0 and ref not in defined:
+            exists = ref[1] > 0 if known is None else ref in known
+            if ref not in defined and not exists:
                 raise ExportError(f"{obj.type}/{obj.id} refers to {ref[0]}/{ref[1]}, which is "
-                                  "neither in the file nor in OSM")
-    for obj in changes.modifies:
-        if obj.version is None or obj.version < 1:
-            raise ExportError(f"{obj.type}/{obj.id} is modified without the version OSM had")
+                                  "neither in the file nor in the OSM data")
+    for group in changes.groups:
+        if group.action != MODIFY:
+            continue
+        element = group.decision.osm
+        obj = group.objects[0]
+        if element is None or obj.version != element.version or obj.version < 1:
+            raise ExportError(f"{obj.type}/{obj.id} (source feature {group.source_id}) is "
+                              "modified without the version the OSM data had")
+        if known is not None and obj.key not in known:
+            raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
 
 
-__all__ = ["CREATE", "MODIFY", "ChangeSet", "OsmObject", "build_changes", "josm_xml",
-           "osmchange_xml"]
+__all__ = ["CREATE", "MODIFY", "ChangeGroup", "ChangeSet", "OsmObject", "build_changes",
+           "check_references", "josm_xml", "osmchange_xml", "read_objects",
+           "validate_with_osmium"]

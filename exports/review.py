@@ -13,8 +13,22 @@ from conflation.decisions import Decision
 OSM_BROWSE = "https://www.openstreetmap.org/"
 
 
-def review_feature(decision: Decision) -> dict[str, Any]:
+def tag_diffs(decision: Decision) -> dict[str, Any]:
+    """What the proposal does to the OSM object's tags, readable at a glance: keys added,
+    values changed (old → new), and values where OSM's was kept over the source's."""
     merge = decision.merge
+    if merge is None:
+        return {"tags_new": {} if decision.osm else dict(decision.tags),
+                "tags_changed": {}, "tags_kept": {}, "tags_removed": {}}
+    return {
+        "tags_new": dict(merge.new),
+        "tags_changed": {k: {"old": o, "new": n} for k, (o, n) in merge.changed.items()},
+        "tags_kept": {k: {"osm": o, "source": s} for k, (o, s) in merge.kept.items()},
+        "tags_removed": dict(merge.removed),
+    }
+
+
+def review_feature(decision: Decision) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "source_id": decision.source_id,
         "decision": decision.decision,
@@ -22,12 +36,9 @@ def review_feature(decision: Decision) -> dict[str, Any]:
         "distance_m": None if decision.distance_m is None else round(decision.distance_m, 2),
         "reason": decision.reason,
         "tags": decision.tags,
-        "tags_new": merge.new if merge else ({} if decision.osm else dict(decision.tags)),
-        "tags_changed": {k: {"old": o, "new": n} for k, (o, n) in merge.changed.items()}
-        if merge else {},
-        "tags_kept": {k: {"osm": o, "source": s} for k, (o, s) in merge.kept.items()}
-        if merge else {},
-        "candidates": [c.to_json() for c in decision.candidates],
+        **tag_diffs(decision),
+        "candidates": [{**c.to_json(), "osm_url": OSM_BROWSE + c.osm_key}
+                       for c in decision.candidates],
         "osm_version": decision.osm.version if decision.osm else None,
         "osm_url": OSM_BROWSE + decision.osm_key if decision.osm_key else None,
     }

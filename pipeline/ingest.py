@@ -23,8 +23,10 @@ from pyproj import CRS
 from shapely.geometry import MultiPoint, Point, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from exports.tag_rules import tag_problem
 from pipeline.errors import InputError
 from pipeline.profile import Profile
+from pipeline.progress import progress
 from pipeline.sources import LayerInfo, read_layer
 
 log = logging.getLogger(__name__)
@@ -104,14 +106,17 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     frame, info = read_layer(source_path, layer=src.layer, crs=src.crs, encoding=src.encoding,
                              x=src.x, y=src.y, delimiter=src.delimiter)
     _check_contract(frame, info, profile)
+    pdf_derived = "pdf_file" in frame.columns  # written by `sig2osm pdf extract`: low precision
     frame = frame.to_crs(WGS84)
     _check_lonlat_range(frame, info)
-    features = [_feature(row, profile) for row in _rows(frame, src.id)]
+    rows = _rows(frame, src.id)
+    features = [_feature(row, profile) for row in progress(rows, "ingest", len(rows), " features")]
     usable = [f.geometry for f in features if f.geometry is not None]
     metric = _metric_crs(usable)
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
-               "crs_origin": info.crs_origin, "features": len(features)}
+               "crs_origin": info.crs_origin, "features": len(features),
+               "pdf_derived": pdf_derived}
     return SourceLayer(tuple(features), metric, details)
 
 
@@ -183,7 +188,7 @@ def _repair(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, str | None]
         polygonal = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type.endswith("Polygon")]
         if geom.geom_type.endswith("Polygon") and polygonal:
             fixed = shapely.union_all(polygonal)
-        if fixed.is_empty or fixed.geom_type != geom.geom_type and "Polygon" not in fixed.geom_type:
+        if fixed.is_empty or (fixed.geom_type != geom.geom_type and "Polygon" not in fixed.geom_type):
             return None, f"invalid {geom.geom_type} geometry beyond repair"
         geom = fixed
     if isinstance(geom, MultiPoint):
@@ -220,6 +225,9 @@ def render_tags(
             return tags, f"field {', '.join(empty)} is empty (needed by tag {key})"
         if not value:
             return tags, f"tag {key} has an empty value"
+        problem = tag_problem(key, value)  # over 255 characters, or not XML: refused, not cut
+        if problem:
+            return tags, f"tag {key}: {problem}"
         tags[key] = value
     return tags, None
 

@@ -72,6 +72,8 @@ class MatchConfig:
     review_threshold: float = 0.35  # score at or above which a pair is at least a review
     radii: dict[str, float] = field(default_factory=dict)  # per-geometry search radii (metres)
     remove: list[str] = field(default_factory=list)  # keys the source may remove from OSM objects
+    # Tags compared as names when scoring; addresses: [addr:housenumber, addr:street].
+    labels: list[str] = field(default_factory=lambda: ["name"])
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class ChangesetConfig:
     url: str | None = None  # the import plan page on the OSM wiki
     chunk_size: int = 1000  # elements per chunk, at most 10 000 (the API limit)
     chunk_layer: Path | None = None  # polygons (quartiers, communes) to split chunks by
+    chunk_layer_name: str | None = None  # layer of chunk_layer in a multi-layer file (GeoPackage)
+    chunk_field: str | None = None  # field naming each chunk polygon (null: its row number)
     instructions: str | None = None  # MapRoulette task instructions
 
 
@@ -94,10 +98,15 @@ class MapConfig:
     title: str = ""
     description: str = ""
     category: str | None = None  # field whose values give the legend entries
-    colors: dict[str, str] = field(default_factory=dict)  # category value -> CSS colour
-    popup_fields: list[str] = field(default_factory=list)
-    locale: str = "fr"
+    colors: dict[str, str] = field(default_factory=dict)  # category (or its label) -> CSS colour
+    popup_fields: list[str] = field(default_factory=list)  # fields shown in popups (empty: all)
+    locale: str = "fr"  # language of the maps' text: fr or en
     tiles: bool = True  # show the OSM tile layer (the only request that leaves the machine)
+    header: str = ""  # line under the title, e.g. the council's name
+    labels: dict[str, str] = field(default_factory=dict)  # category value -> legend label
+    symbols: dict[str, str] = field(default_factory=dict)  # legend label -> circle, square, …
+    background: Path | None = None  # local layer drawn under the data (shows offline too)
+    background_layer: str | None = None  # its layer name in a multi-layer file
 
 
 @dataclass(frozen=True)
@@ -336,4 +345,8 @@ def _semantic_problems(profile: Profile) -> list[str]:
             near = difflib.get_close_matches(policy, sorted(POLICIES), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(POLICIES)}"
             problems.append(f"match.policies.{key}: unknown policy '{policy}'{hint}")
+    if profile.map is not None:
+        from maps.legend import map_problems
+
+        problems.extend(map_problems(profile.map))
     return problems

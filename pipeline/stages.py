@@ -12,23 +12,17 @@ import json
 import logging
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conflation.decisions import Decision, count_decisions
+from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, conflate
-from exports.atomic import write_atomic, write_all_atomic
-from exports.osmchange import (
-    build_changes,
-    check_references,
-    josm_xml,
-    osmchange_xml,
-    validate_with_osmium,
-)
-from exports.review import review_geojson
+from exports.atomic import write_all_atomic, write_atomic
+from exports.bundle import build_exports, remove_stale_chunks
 from pipeline import __version__
-from pipeline.errors import ExportError
+from pipeline.errors import ExportError, InputError, InputNotFoundError
 from pipeline.ingest import SourceLayer, file_digest, ingest
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import OsmData
@@ -165,12 +159,30 @@ def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
         low = bool(layer.info.get("pdf_derived"))
     m = profile.match
     return MatchSettings(distance=m.distance, ref_key=m.ref, authoritative=tuple(m.authoritative),
-                         policies=dict(m.policies), removable=tuple(m.remove), low_precision=low)
+                         policies=dict(m.policies), removable=tuple(m.remove), low_precision=low,
+                         match_threshold=m.match_threshold, review_threshold=m.review_threshold,
+                         review_margin=m.review_margin, radii=dict(m.radii),
+                         label_keys=tuple(m.labels))
+
+
+def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
+    """The reviewers' verdicts of earlier runs (`match.decisions`, YAML or CSV), by source id."""
+    path = profile.match.decisions
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise InputNotFoundError(f"Decisions file {path} (match.decisions): no such file.")
+    kind = "csv" if path.suffix.lower() == ".csv" else "yaml"
+    try:
+        return parse_decisions(path.read_text(encoding="utf-8"), kind, str(path))
+    except (ReviewerDecisionError, UnicodeDecodeError) as exc:
+        raise InputError(f"Decisions file {path} (match.decisions): {exc}.") from exc
 
 
 def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Decision]:
     started = time.perf_counter()
-    settings = match_settings(ctx.profile, layer)
+    settings = replace(match_settings(ctx.profile, layer),
+                       reviewer=reviewer_decisions(ctx.profile))
     decisions = conflate(layer.features, osm, layer.metric_crs, settings)
     counts = count_decisions(decisions)
     _check_reconciles(counts, layer)
@@ -199,25 +211,20 @@ def run_export(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                decisions: list[Decision]) -> dict[str, Any]:
     """Build every output in memory, validate it, then write all files atomically."""
     started = time.perf_counter()
-    changes = build_changes(decisions)
-    check_references(changes)
-    osc = osmchange_xml(changes)
-    josm = josm_xml(changes)
-    validate_with_osmium(osc, ".osc", changes)
-    validate_with_osmium(josm, ".osm", changes)
-    counts = count_decisions(decisions)
+    result = build_exports(ctx.profile, layer.info, osm, decisions)
+    changes = result.changes
+    counts = count_decisions(result.decisions)  # unwritable changes became skip or review
     _check_reconciles(counts, layer)
     _timed(ctx, "export", started)
     report = build_report(ctx, layer, osm, counts, len(changes.creates), len(changes.modifies))
-    files = {
-        "changes.osc": osc,
-        "changes.osm": josm,
-        "review.geojson": review_geojson(decisions),
-        "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n",
-    }
+    report["exports"] = result.summary()
+    files = {**result.files,
+             "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n"}
     write_all_atomic(ctx.run_dir, files)
-    log.info("export: %d objects created, %d modified, in %s", len(changes.creates),
-             len(changes.modifies), ctx.run_dir)
+    remove_stale_chunks(ctx.run_dir, files)
+    log.info("export: %d objects created, %d modified, in %s (%d chunks, %d MapRoulette tasks)",
+             len(changes.creates), len(changes.modifies), ctx.run_dir, len(result.chunks),
+             len(changes.groups))
     return report
 
 
@@ -270,16 +277,19 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
 
 
 def run_map(ctx: RunContext) -> Path:
-    from maps.reviewer import reviewer_map_html
+    """map.html; with a `map:` section also council-map.html, its GeoJSON and map.umap; and
+    <out>/index.html listing every run."""
+    from maps.publish import write_council_map, write_index, write_reviewer_map
 
     started = time.perf_counter()
     review = ctx.run_dir / "review.geojson"
     if not review.is_file():
         raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
     collection = json.loads(review.read_text(encoding="utf-8"))
-    html = reviewer_map_html(collection, title=f"sig2osm — {ctx.profile.name}")
-    target = ctx.run_dir / "map.html"
-    write_atomic(target, html)
+    target = write_reviewer_map(ctx.run_dir, ctx.profile, collection)
+    if ctx.profile.map is not None:
+        write_council_map(ctx.run_dir, ctx.profile, run_ingest(ctx).to_json())
+    write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     _timed(ctx, "map", started)
     log.info("map: %d features on %s", len(collection["features"]), target)
     return target

@@ -1,0 +1,145 @@
+"""Every output of the export stage, built and validated in memory before anything is written.
+
+`build_exports` is the stage's pure core: decisions in, file contents out. Validation happens
+here (references, versions, pyosmium read-back of the change files and of every chunk, the
+MapRoulette tasks covering exactly the changes), so a failure leaves earlier outputs intact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conflation.decisions import Decision, count_decisions
+from exports.changeset import changeset_tags
+from exports.chunks import Chunk, chunk_files, read_chunk_areas, split_into_chunks
+from exports.import_plan import PlanFacts, import_plan_files
+from exports.maproulette import (
+    challenge_json,
+    default_instructions,
+    maproulette_geojsonl,
+    read_tasks,
+    task_change,
+)
+from exports.osmchange import (
+    ChangeSet,
+    build_changes,
+    check_references,
+    josm_xml,
+    osmchange_xml,
+    validate_with_osmium,
+)
+from exports.review import review_geojson
+from exports.screening import refuse_unwritable
+from pipeline.errors import ExportError
+from pipeline.osm_model import OsmData
+from pipeline.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    decisions: list[Decision]  # after refusing unwritable changes
+    changes: ChangeSet
+    chunks: list[Chunk]
+    tags: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """For report.json."""
+        return {"changeset_tags": self.tags, "chunks": len(self.chunks),
+                "chunk_elements": [c.elements for c in self.chunks],
+                "maproulette_tasks": len(self.changes.groups),
+                "objects": self.changes.counts()}
+
+
+def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
+    """Objects that exist in the OSM input: candidates and the nodes of their ways."""
+    known = {(e.type, e.id) for e in osm.elements}
+    known |= {("node", n) for n in osm.node_locations}
+    for element in osm.elements:
+        known |= {("node", n) for n in element.nodes}
+    return known
+
+
+def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData,
+                  decisions: Sequence[Decision]) -> ExportResult:
+    decisions = refuse_unwritable(decisions)
+    changes = build_changes(decisions)
+    check_references(changes, known_osm_objects(osm))
+    tags = changeset_tags(profile)
+    cs = profile.changeset
+    areas = (read_chunk_areas(cs.chunk_layer, cs.chunk_layer_name, cs.chunk_field)
+             if cs.chunk_layer else [])
+    chunks = split_into_chunks(changes, cs.chunk_size, areas)
+    result = ExportResult(decisions, changes, chunks, tags)
+    files = result.files
+    files["changes.osc"] = osmchange_xml(changes)
+    files["changes.osm"] = josm_xml(changes, tags)
+    validate_with_osmium(files["changes.osc"], ".osc", changes)
+    validate_with_osmium(files["changes.osm"], ".osm", changes)
+    files.update(chunk_files(chunks, tags))
+    _validate_chunks(chunks, files, changes, cs.chunk_size)
+    instructions = cs.instructions or default_instructions(profile)
+    files["maproulette.geojsonl"] = maproulette_geojsonl(changes, instructions)
+    validate_tasks(files["maproulette.geojsonl"], changes)
+    files["maproulette-challenge.json"] = challenge_json(profile, tags, instructions,
+                                                         len(changes.groups))
+    files["changeset-tags.json"] = json.dumps(tags, ensure_ascii=False, indent=2) + "\n"
+    files["review.geojson"] = review_geojson(decisions)
+    facts = PlanFacts(
+        counts=count_decisions(decisions), objects=changes.counts(), chunks=len(chunks),
+        chunk_max_elements=cs.chunk_size, tasks=len(changes.groups), changeset_tags=tags,
+        source_info=source_info, osm_origin=osm.coverage_origin, osm_meta=dict(osm.meta),
+        osm_candidates=len(osm.elements))
+    files.update(import_plan_files(profile, facts))
+    return result
+
+
+def _validate_chunks(chunks: Sequence[Chunk], files: dict[str, str], changes: ChangeSet,
+                     limit: int) -> None:
+    """Each chunk reads back, holds what it should, and together they hold every change once."""
+    seen: list[tuple[str, int]] = []
+    for chunk in chunks:
+        if chunk.elements > limit and len(chunk.changes.groups) > 1:
+            raise ExportError(f"chunk {chunk.stem} holds {chunk.elements} elements, more than "
+                              f"changeset.chunk_size {limit}")
+        check_references(chunk.changes)
+        validate_with_osmium(files[f"chunks/{chunk.stem}.osc"], ".osc", chunk.changes)
+        validate_with_osmium(files[f"chunks/{chunk.stem}.osm"], ".osm", chunk.changes)
+        seen += [o.key for o in chunk.changes.objects]
+    if sorted(seen) != sorted(o.key for o in changes.objects):
+        raise ExportError("the chunks do not hold every change exactly once")
+
+
+def validate_tasks(text: str, changes: ChangeSet) -> None:
+    """Every task parses, carries an osmChange that parses, and the tasks hold each create and
+    modify exactly once."""
+    seen: list[tuple[str, int]] = []
+    for number, task in enumerate(read_tasks(text), 1):
+        try:
+            root = ET.fromstring(task_change(task))
+        except (ET.ParseError, KeyError, ValueError) as exc:
+            raise ExportError(f"maproulette.geojsonl task {number}: no valid osmChange: {exc}") \
+                from exc
+        if root.tag != "osmChange":
+            raise ExportError(f"maproulette.geojsonl task {number}: root is <{root.tag}>")
+        seen += [(el.tag, int(el.attrib["id"])) for section in root for el in section]
+    if sorted(seen) != sorted(o.key for o in changes.objects):
+        raise ExportError("maproulette.geojsonl tasks do not cover exactly the creates and "
+                          "modifies of the run")
+
+
+def remove_stale_chunks(run_dir: Path, written: Collection[str]) -> None:
+    """Chunk files of an earlier run with more chunks would be mistaken for this run's."""
+    folder = run_dir / "chunks"
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.suffix in (".osc", ".osm") and f"chunks/{path.name}" not in written:
+            path.unlink()

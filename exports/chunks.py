@@ -1,0 +1,154 @@
+"""Changeset chunks: the change split into spatially compact parts of at most `chunk_size`
+elements, each to be uploaded as one changeset (`chunks/NNN.osc` and `chunks/NNN.osm`).
+
+Without a chunk layer the split is a k-d tree: the set is cut across its longer side at the
+point that leaves whole chunks on each side, until every part fits. With a chunk layer
+(quartiers, communes) each change goes to the polygon holding it first, and a polygon with too
+many changes is cut the same way. The objects of one decision always stay in one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from exports.osmchange import ChangeGroup, ChangeSet, josm_xml, osmchange_xml
+from pipeline.errors import ExportError
+
+
+@dataclass(frozen=True)
+class Chunk:
+    number: int  # 1, 2, … in upload order
+    area: str  # the chunk layer's polygon name, or "grid"
+    changes: ChangeSet
+
+    @property
+    def stem(self) -> str:
+        return f"{self.number:03d}"
+
+    @property
+    def elements(self) -> int:
+        return sum(len(g.objects) for g in self.changes.groups)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A polygon of the chunk layer, in EPSG:4326."""
+
+    name: str
+    geometry: BaseGeometry
+
+
+def split_into_chunks(changes: ChangeSet, limit: int, areas: Sequence[Area] = ()) -> list[Chunk]:
+    """Chunks of at most `limit` elements (a single decision larger than that stays whole)."""
+    parts: list[tuple[str, list[ChangeGroup]]] = []
+    remaining = list(changes.groups)
+    for area in sorted(areas, key=lambda a: a.name):
+        inside = _inside(remaining, area.geometry)
+        chosen = [g for g, hit in zip(remaining, inside, strict=True) if hit]
+        remaining = [g for g, hit in zip(remaining, inside, strict=True) if not hit]
+        parts += [(area.name, cell) for cell in _kd_split(chosen, limit)]
+    outside = "outside the chunk layer" if areas else "grid"
+    parts += [(outside, cell) for cell in _kd_split(remaining, limit)]
+    return [Chunk(i, name, changes.subset(cell)) for i, (name, cell) in enumerate(parts, 1)]
+
+
+def _inside(groups: Sequence[ChangeGroup], polygon: BaseGeometry) -> list[bool]:
+    if not groups:
+        return []
+    x, y = _points(groups)
+    return [bool(v) for v in shapely.contains_xy(polygon, x, y)]
+
+
+def _points(groups: Sequence[ChangeGroup]) -> tuple[list[float], list[float]]:
+    points = [g.geometry.representative_point() if not g.geometry.is_empty else None
+              for g in groups]
+    return ([p.x if p else 0.0 for p in points], [p.y if p else 0.0 for p in points])
+
+
+def _kd_split(groups: list[ChangeGroup], limit: int) -> list[list[ChangeGroup]]:
+    total = sum(len(g.objects) for g in groups)
+    if not groups:
+        return []
+    if total <= limit or len(groups) == 1:
+        return [groups]
+    xs, ys = _points(groups)
+    mean_lat = sum(ys) / len(ys)
+    width = (max(xs) - min(xs)) * math.cos(math.radians(mean_lat))
+    height = max(ys) - min(ys)
+    along_x = width >= height
+    order = sorted(range(len(groups)), key=lambda i: ((xs[i], ys[i]) if along_x else
+                                                      (ys[i], xs[i]), _stable_key(groups[i])))
+    ordered = [groups[i] for i in order]
+    wanted = math.ceil(total / limit)
+    target = total * (wanted // 2) / wanted  # whole chunks on the first side
+    cut, running = 0, 0
+    while cut < len(ordered) - 1 and running + len(ordered[cut].objects) <= target:
+        running += len(ordered[cut].objects)
+        cut += 1
+    cut = max(cut, 1)
+    return _kd_split(ordered[:cut], limit) + _kd_split(ordered[cut:], limit)
+
+
+def _stable_key(group: ChangeGroup) -> tuple[int, int]:
+    main = group.main
+    return (0 if main.id < 0 else 1, abs(main.id))
+
+
+def read_chunk_areas(path: Path, layer: str | None, name_field: str | None) -> list[Area]:
+    """The polygons of the chunk layer, named by `name_field` (else by their row number)."""
+    from pipeline.sources import read_layer
+
+    frame, info = read_layer(path, layer=layer)
+    frame = frame.to_crs("EPSG:4326")
+    if name_field is not None and name_field not in frame.columns:
+        raise ExportError(f"changeset.chunk_layer {info.label}: no field '{name_field}' "
+                          f"(changeset.chunk_field); fields: {', '.join(map(str, frame.columns))}")
+    areas = []
+    for i, (geometry, row) in enumerate(zip(frame.geometry, frame.to_dict("records"),
+                                            strict=True), 1):
+        if geometry is None or geometry.is_empty or "Polygon" not in geometry.geom_type:
+            continue
+        name = str(row[name_field]) if name_field else f"{info.label} #{i}"
+        areas.append(Area(name, geometry))
+    if not areas:
+        raise ExportError(f"changeset.chunk_layer {info.label}: no polygon to split chunks by")
+    return areas
+
+
+def chunk_files(chunks: Sequence[Chunk], tags: Mapping[str, str]) -> dict[str, str]:
+    """`chunks/NNN.osc`, `chunks/NNN.osm` (with the changeset tags) and `chunks/index.json`."""
+    import json
+
+    files: dict[str, str] = {}
+    for chunk in chunks:
+        files[f"chunks/{chunk.stem}.osc"] = osmchange_xml(chunk.changes)
+        files[f"chunks/{chunk.stem}.osm"] = josm_xml(chunk.changes, tags)
+    files["chunks/index.json"] = json.dumps(chunk_index(chunks, tags), ensure_ascii=False,
+                                            indent=2) + "\n"
+    return files
+
+
+def chunk_index(chunks: Sequence[Chunk], tags: Mapping[str, str]) -> dict[str, Any]:
+    entries = []
+    for chunk in chunks:
+        box = chunk.changes.bbox()
+        entries.append({
+            "number": chunk.number,
+            "osc": f"{chunk.stem}.osc",
+            "josm": f"{chunk.stem}.osm",
+            "area": chunk.area,
+            "bbox": [round(v, 7) for v in box] if box else None,
+            "elements": chunk.elements,
+            "features": len(chunk.changes.groups),
+            "counts": chunk.changes.counts(),
+            "changeset_tags": dict(tags),
+        })
+    return {"chunks": len(chunks), "elements": sum(c.elements for c in chunks),
+            "changeset_tags": dict(tags), "index": entries}

@@ -1,0 +1,102 @@
+"""`maproulette.geojsonl`: a MapRoulette cooperative challenge, one task per create or modify.
+
+The file is MapRoulette's line-by-line GeoJSON: each line starts with the RFC 7464 record
+separator (0x1E) and holds one task as a FeatureCollection. A `cooperativeWork` object
+(meta version 2, type 2 = change file) carries the task's own osmChange, base64-encoded, which
+MapRoulette loads into the mapper's editor (the format `mr cooperative change` writes).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from shapely.geometry import mapping
+
+from conflation.decisions import CREATE
+from exports.osmchange import ChangeGroup, ChangeSet, osmchange_xml
+from exports.review import OSM_BROWSE, tag_diffs
+from pipeline.profile import Profile
+
+RECORD_SEPARATOR = "\x1e"
+COOPERATIVE_META = {"version": 2, "type": 2}  # type 2: a change file (1 is tag fixes)
+
+
+def default_instructions(profile: Profile) -> str:
+    producer = profile.source.producer or "the municipal data"
+    return (f"This task holds one change prepared by sig2osm from {producer} "
+            f"({(profile.description or profile.name).rstrip('.')}). Open it in JOSM: the change loads by "
+            "itself. Check it against recent imagery and the objects around it; fix tags or "
+            "position, or drop it if it duplicates an object or is wrong. Upload with the "
+            "challenge's changeset comment, then mark the task.")
+
+
+def task_line(group: ChangeGroup, instructions: str) -> str:
+    """One task: RS, the FeatureCollection as compact JSON, newline."""
+    osc = osmchange_xml(ChangeSet([group]))
+    decision = group.decision
+    osm_key = f"{group.main.type}/{group.main.id}" if group.action != CREATE else None
+    properties: dict[str, Any] = {
+        "id": f"{group.action}/{group.source_id}",
+        "source_id": group.source_id,
+        "action": group.action,
+        "osm_id": osm_key,
+        "osm_url": OSM_BROWSE + osm_key if osm_key else None,
+        "tags": dict(sorted(decision.tags.items())),
+        **tag_diffs(decision),
+        "reason": decision.reason,
+        "instructions": instructions,
+    }
+    collection = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": mapping(group.geometry),
+                      "properties": properties}],
+        "cooperativeWork": {
+            "meta": COOPERATIVE_META,
+            "file": {"type": "xml", "format": "osc", "encoding": "base64",
+                     "content": base64.b64encode(osc.encode("utf-8")).decode("ascii")},
+        },
+    }
+    # ASCII JSON: no U+2028 or U+0085 from a tag value can break a line for a line reader.
+    return RECORD_SEPARATOR + json.dumps(collection, separators=(",", ":")) + "\n"
+
+
+def maproulette_geojsonl(changes: ChangeSet, instructions: str) -> str:
+    """Every create and modify of `changes` as one task, in decision order."""
+    return "".join(task_line(group, instructions) for group in changes.groups)
+
+
+def challenge_json(profile: Profile, tags: Mapping[str, str], instructions: str,
+                   tasks: int) -> str:
+    """Challenge settings to paste into MapRoulette's form: name, instruction, check-in
+    comment and source (MapRoulette's names for the changeset comment and source)."""
+    data = {
+        "name": f"{profile.description or profile.name}"[:100],
+        "description": profile.description or profile.name,
+        "instruction": instructions,
+        "checkinComment": tags.get("comment", ""),
+        "checkinSource": tags.get("source", ""),
+        "tasks": tasks,
+        "cooperativeType": COOPERATIVE_META["type"],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def read_tasks(text: str) -> Iterator[dict[str, Any]]:
+    """Parse a line-by-line GeoJSON file back into its FeatureCollections (for checks)."""
+    for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
+        if not line.startswith(RECORD_SEPARATOR):
+            raise ValueError(f"line {number}: no RFC 7464 record separator")
+        yield json.loads(line[1:])
+
+
+def task_change(task: Mapping[str, Any]) -> str:
+    """The osmChange text a task carries."""
+    file = task["cooperativeWork"]["file"]
+    return base64.b64decode(file["content"]).decode("utf-8")
+
+
+__all__ = ["challenge_json", "default_instructions", "maproulette_geojsonl", "read_tasks",
+           "task_change", "task_line"]

@@ -1,0 +1,69 @@
+"""The last check before writing: a create or modify that cannot be written as OSM data becomes a
+`skip` (a create) or a `review` (a modify), with the reason, instead of failing the run or being
+written wrong. Ingest refuses most of these earlier; this also covers decisions from elsewhere
+(a reviewer's decisions file, a merged tag set)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+from conflation.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision
+from exports.osmchange import IdCounter, new_objects
+from exports.tag_rules import tags_problem
+
+log = logging.getLogger(__name__)
+
+API_MAX_CHANGES = 10000  # elements one changeset may hold on the OSM API
+
+
+def refuse_unwritable(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions with every unwritable create turned into `skip` and every unwritable modify
+    into `review`, each with a reason that says what is wrong."""
+    result = []
+    refused = 0
+    for decision in decisions:
+        problem = writing_problem(decision)
+        if problem is None:
+            result.append(decision)
+            continue
+        refused += 1
+        if decision.decision == CREATE:
+            result.append(replace(decision, decision=SKIP, proposed=None,
+                                  reason=f"cannot be written to OSM: {problem}"))
+        else:
+            result.append(replace(decision, decision=REVIEW, proposed=MODIFY,
+                                  reason=f"cannot be written to OSM as is: {problem}"))
+    if refused:
+        log.warning("export: %d change(s) refused as unwritable (see review.geojson reasons)",
+                    refused)
+    return result
+
+
+def writing_problem(decision: Decision) -> str | None:
+    """Why a create or modify cannot be written, or None (also for other decisions)."""
+    if decision.decision not in (CREATE, MODIFY):
+        return None
+    problem = tags_problem(decision.tags)
+    if problem:
+        return problem
+    if decision.decision == MODIFY:
+        osm = decision.osm
+        if osm is None or osm.version < 1:
+            return "the OSM object or its version is unknown"
+        return None
+    geometry = decision.geometry
+    if geometry is None or geometry.is_empty:
+        return "no geometry"
+    if not isinstance(geometry, (Point, LineString, Polygon, MultiPolygon)):
+        return f"a {geometry.geom_type} has no single OSM form; split it in the source"
+    if isinstance(geometry, LineString) and len(set(geometry.coords)) < 2:
+        return "a line with fewer than two distinct points"
+    count = len(new_objects(geometry, decision.tags, IdCounter()))
+    if count > API_MAX_CHANGES:
+        return (f"needs {count} OSM objects, more than the {API_MAX_CHANGES} one changeset "
+                "may hold")
+    return None

@@ -1,0 +1,49 @@
+"""What a tag must be to go into an OSM file: the API's limits and what XML 1.0 can carry.
+
+A key or value that breaks a rule is refused with a reason; it is never truncated or cleaned,
+because a shortened value is a wrong value that nobody asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MAX_LENGTH = 255  # the OSM API's limit for keys and values, in Unicode characters
+
+# Characters outside XML 1.0's Char production: C0 controls other than tab, newline and carriage
+# return, lone surrogates, U+FFFE and U+FFFF. An XML parser refuses a file holding them, even
+# escaped as character references.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def text_problem(text: str, what: str) -> str | None:
+    """Why `text` cannot be written as a tag key or value, or None when it can."""
+    if not text.strip():
+        return f"{what} is empty" if not text else f"{what} is only white space"
+    if len(text) > MAX_LENGTH:
+        return f"{what} has {len(text)} characters, more than the {MAX_LENGTH} OSM allows"
+    bad = _NOT_XML.search(text)
+    if bad:
+        return (f"{what} holds character U+{ord(bad.group()):04X} at position {bad.start()}, "
+                "which XML cannot carry")
+    return None
+
+
+def tag_problem(key: str, value: str) -> str | None:
+    """Why the tag `key=value` cannot go into a change file, or None when it can."""
+    return text_problem(key, "key") or text_problem(value, f"value of {_shown(key)}")
+
+
+def tags_problem(tags: Mapping[str, str]) -> str | None:
+    """The first problem among `tags`, in key order, or None."""
+    for key in sorted(tags):
+        problem = tag_problem(key, tags[key])
+        if problem:
+            return problem
+    return None
+
+
+def _shown(key: str) -> str:
+    """A key as it can be shown in a message, whatever it holds."""
+    return ascii(key) if _NOT_XML.search(key) or len(key) > 60 else key
