@@ -1,25 +1,29 @@
 """Conflation: one decision per source feature against the OSM candidates.
 
-Order of work: features outside the OSM data's area are `skip` (we cannot know OSM lacks them);
-ref matches come first (the dataset's ref key on an OSM object is decisive); the rest are matched
-by distance in a metric CRS, one to one and globally consistent (optimal assignment within each
-connected group of candidate pairs); OSM objects carrying a ref the source no longer has are
-`missing`.
+Order of work:
+1. features that are unusable, outside the area the OSM data covers (we cannot know OSM lacks
+   them), or rejected by a reviewer are `skip`;
+2. matches forced by a reviewer (`match.decisions`) are kept;
+3. ref matches (the dataset's ref key on an OSM object) are decisive;
+4. the rest are scored against candidates found through a spatial index in a metric CRS
+   (`conflation.candidates`, `conflation.scoring`) and assigned one to one, globally
+   (`conflation.assignment`); doubtful pairs go to review naming both sides;
+5. OSM objects carrying a ref the source no longer has are `missing`.
+OSM objects carrying this dataset's ref are never given to another feature by score.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
-from shapely.geometry.base import BaseGeometry
 
+from conflation.assignment import Assignment, assign
+from conflation.candidates import Pairs, find_candidates, geometry_kinds
 from conflation.decisions import (
     CREATE,
     MISSING,
@@ -31,8 +35,10 @@ from conflation.decisions import (
     Decision,
     SourceLike,
 )
+from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecision
 from conflation.metric import to_metric
 from conflation.policies import merge_tags
+from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
 from pipeline.osm_model import OsmData, OsmElement
 
 
@@ -46,70 +52,100 @@ class MatchSettings:
     policies: Mapping[str, str] = field(default_factory=dict)
     removable: tuple[str, ...] = ()
     low_precision: bool = False  # every create or modify goes to review (PDF-derived layers)
-    ambiguity_margin_m: float = 3.0  # two candidates closer than this in distance → review
+    match_threshold: float = 0.6  # score at or above which a pair is matched automatically
+    review_threshold: float = 0.35  # score at or above which a pair is at least reviewed
+    review_margin: float = 0.1  # an alternative this close to the best → review
+    radii: Mapping[str, float] = field(default_factory=dict)  # node/line/area or key=value
+    label_keys: tuple[str, ...] = ("name",)  # tags compared as names (addresses: housenumber…)
+    reviewer: Mapping[str, ReviewerDecision] = field(default_factory=dict)  # by source id
+
+
+@dataclass
+class _Run:
+    """The working state of one conflation."""
+
+    sources: Sequence[SourceLike]
+    settings: MatchSettings
+    metric: dict[int, shapely.Geometry] = field(default_factory=dict)  # source pos -> metric
+    osm_metric: dict[str, shapely.Geometry] = field(default_factory=dict)
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
 
 
 def conflate(
     sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, settings: MatchSettings
 ) -> list[Decision]:
     """Decide, for every source feature, create / modify / unchanged / review / skip; add missing."""
-    decisions: dict[int, Decision] = {}
-    to_match: list[int] = []
+    run = _Run(sources, settings)
+    pending = _screen(run, osm)
+    run.metric = dict(zip(pending, to_metric([sources[i].geometry for i in pending], metric_crs),
+                          strict=True))
+    run.osm_metric = dict(zip((e.key for e in osm.elements),
+                              to_metric([e.geometry for e in osm.elements], metric_crs),
+                              strict=True))
+    pending = _forced(run, pending, {e.key: e for e in osm.elements})
+    pending = _by_ref(run, pending, osm.elements)
+    ref_key = settings.ref_key
+    free = [e for e in osm.elements
+            if e.key not in run.taken and not (ref_key and ref_key in e.tags)]
+    _by_score(run, pending, free)
+    ordered = [_after_reviewer(run.decisions[i], settings) for i in range(len(sources))]
+    refs = {_ref_value(f, ref_key) for f in sources}
+    ordered.extend(_missing(osm.elements, ref_key, refs))
+    return ordered
+
+
+def _plain(feature: SourceLike, decision: str, reason: str, **extra: object) -> Decision:
+    return Decision(feature.source_id, decision, reason, dict(feature.tags), feature.geometry,
+                    source_tags=dict(feature.tags), **extra)  # type: ignore[arg-type]
+
+
+def _screen(run: _Run, osm: OsmData) -> list[int]:
+    """Skip unusable, uncovered and reviewer-rejected features; return the others."""
     coverage = osm.coverage
     if coverage is not None:
         shapely.prepare(coverage)
-    for i, feature in enumerate(sources):
+    pending = []
+    for i, feature in enumerate(run.sources):
+        verdict = run.settings.reviewer.get(feature.source_id)
         if feature.skip_reason is not None or feature.geometry is None:
-            decisions[i] = Decision(feature.source_id, SKIP, feature.skip_reason or "no geometry",
-                                    feature.tags, feature.geometry, source_tags=feature.tags)
+            run.decisions[i] = _plain(feature, SKIP, feature.skip_reason or "no geometry")
         elif coverage is None or not coverage.covers(feature.geometry):
-            decisions[i] = Decision(
-                feature.source_id, SKIP,
-                "outside the area the OSM data covers, so OSM may already have it "
-                f"(area: {osm.coverage_origin})", feature.tags, feature.geometry,
-                source_tags=feature.tags)
+            run.decisions[i] = _plain(
+                feature, SKIP, "outside the area the OSM data covers, so OSM may already have "
+                f"it (area: {osm.coverage_origin})")
+        elif verdict is not None and verdict.action == REJECT and verdict.osm_key is None:
+            note = f" ({verdict.note})" if verdict.note else ""
+            run.decisions[i] = _plain(feature, SKIP, f"rejected {verdict.said()}{note}; "
+                                      "remove it from match.decisions to propose it again")
         else:
-            to_match.append(i)
+            pending.append(i)
+    return pending
 
-    by_ref = _index_by_ref(osm.elements, settings.ref_key)
-    source_refs = {_ref_value(sources[i], settings.ref_key) for i in to_match}
-    source_refs |= {_ref_value(f, settings.ref_key) for f in sources if f.skip_reason is not None}
-    taken: set[str] = set()
-    metric_osm = dict(zip((e.key for e in osm.elements),
-                          to_metric([e.geometry for e in osm.elements], metric_crs), strict=True))
 
-    unmatched: list[int] = []
-    for i in to_match:
-        feature = sources[i]
-        owners = by_ref.get(_ref_value(feature, settings.ref_key), []) if settings.ref_key else []
-        if not owners:
-            unmatched.append(i)
+def _forced(run: _Run, pending: list[int], by_key: Mapping[str, OsmElement]) -> list[int]:
+    """Matches and creates decided by a reviewer on an earlier run."""
+    rest = []
+    for i in pending:
+        feature = run.sources[i]
+        verdict = run.settings.reviewer.get(feature.source_id)
+        if verdict is None or verdict.action not in (MATCH, CREATE_NEW):
+            rest.append(i)
             continue
-        geometry = to_metric([feature.geometry], metric_crs)[0]
-        dists = [float(geometry.distance(metric_osm[e.key])) for e in owners]
-        if len(owners) > 1:
-            names = ", ".join(e.key for e in owners)
-            cands = tuple(Candidate(e.key, d, 1.0) for e, d in zip(owners, dists, strict=True))
-            decisions[i] = Decision(feature.source_id, REVIEW,
-                                    f"several OSM objects carry {settings.ref_key}="
-                                    f"{_ref_value(feature, settings.ref_key)}: {names}",
-                                    feature.tags, feature.geometry, candidates=cands,
-                                    source_tags=feature.tags)
-            taken.update(e.key for e in owners)
+        if verdict.action == CREATE_NEW:
+            run.decisions[i] = _plain(feature, CREATE, f"new object, decided {verdict.said()}")
             continue
-        owner = owners[0]
-        taken.add(owner.key)
-        decisions[i] = _matched(feature, owner, dists[0], f"same {settings.ref_key}", settings)
-
-    # Objects that carry this dataset's ref belong to their own source feature (or are missing):
-    # they are never given to another feature by distance.
-    free = [e for e in osm.elements
-            if e.key not in taken and not (settings.ref_key and settings.ref_key in e.tags)]
-    decisions.update(_match_by_distance(sources, unmatched, free, metric_osm, metric_crs, settings))
-
-    ordered = [decisions[i] for i in range(len(sources))]
-    ordered.extend(_missing(osm.elements, settings.ref_key, source_refs))
-    return ordered
+        assert verdict.osm_key is not None
+        element = by_key.get(verdict.osm_key)
+        if element is None or verdict.osm_key in run.taken:
+            why = "is not among the OSM candidates" if element is None else "is forced twice"
+            run.decisions[i] = _plain(
+                feature, REVIEW, f"matched to {verdict.osm_key} {verdict.said()}, but that object "
+                f"{why} (deleted, retagged or outside the data?)")
+            continue
+        run.taken.add(element.key)
+        run.decisions[i] = _matched(run, i, element, f"match decided {verdict.said()}")
+    return rest
 
 
 def _ref_value(feature: SourceLike, ref_key: str | None) -> str:
@@ -118,148 +154,246 @@ def _ref_value(feature: SourceLike, ref_key: str | None) -> str:
     return feature.source_id
 
 
-def _index_by_ref(elements: Sequence[OsmElement], ref_key: str | None) -> dict[str, list[OsmElement]]:
-    index: dict[str, list[OsmElement]] = defaultdict(list)
+def _by_ref(run: _Run, pending: list[int], elements: Sequence[OsmElement]) -> list[int]:
+    """The dataset's ref on an OSM object is decisive."""
+    ref_key = run.settings.ref_key
     if not ref_key:
-        return index
+        return pending
+    index: dict[str, list[OsmElement]] = defaultdict(list)
     for element in elements:
         for value in element.tags.get(ref_key, "").split(";"):
-            if value.strip():
+            if value.strip() and element.key not in run.taken:
                 index[value.strip()].append(element)
-    return index
+    rest = []
+    for i in pending:
+        feature = run.sources[i]
+        value = _ref_value(feature, ref_key)
+        owners = index.get(value, [])
+        if not owners:
+            rest.append(i)
+        elif len(owners) == 1:
+            run.taken.add(owners[0].key)
+            run.decisions[i] = _matched(run, i, owners[0], f"same {ref_key}")
+        else:
+            run.taken.update(e.key for e in owners)
+            cands = tuple(Candidate(e.key, _distance(run, i, e), 1.0) for e in owners)
+            run.decisions[i] = _plain(
+                feature, REVIEW, f"several OSM objects carry {ref_key}={value}: "
+                f"{', '.join(e.key for e in owners)}", candidates=cands)
+    return rest
 
 
-def _match_by_distance(
-    sources: Sequence[SourceLike],
-    indices: list[int],
-    free: list[OsmElement],
-    metric_osm: Mapping[str, BaseGeometry],
-    metric_crs: str,
-    settings: MatchSettings,
-) -> dict[int, Decision]:
-    result: dict[int, Decision] = {}
-    if not indices:
-        return result
-    source_geoms = to_metric([sources[i].geometry for i in indices], metric_crs)  # type: ignore[misc]
-    pairs: list[tuple[int, int, float]] = []  # (source position, osm position, distance)
-    if free:
-        osm_geoms = [metric_osm[e.key] for e in free]
-        tree = shapely.STRtree(osm_geoms)
-        left, right = tree.query(source_geoms, predicate="dwithin", distance=settings.distance)
-        for s, o in zip(left.tolist(), right.tolist(), strict=True):
-            pairs.append((s, o, float(source_geoms[s].distance(osm_geoms[o]))))
-    by_source: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for s, o, d in pairs:
-        by_source[s].append((o, d))
-    assignment = _assign(pairs, len(indices), len(free))
-    wanted_by: dict[int, list[int]] = defaultdict(list)
-    for s, cands in by_source.items():
-        wanted_by[min(cands, key=lambda c: c[1])[0]].append(s)
-    for s, i in enumerate(indices):
-        feature = sources[i]
-        cands = sorted(by_source.get(s, []), key=lambda c: c[1])
-        candidates = tuple(Candidate(free[o].key, d, _distance_score(d, settings.distance))
-                           for o, d in cands)
-        if not cands:
-            proposed = Decision(feature.source_id, CREATE,
-                                f"no matching OSM object within {settings.distance:g} m",
-                                feature.tags, feature.geometry, source_tags=feature.tags)
-            result[i] = _low_precision(proposed, settings)
-            continue
-        if len(cands) > 1 and cands[1][1] - cands[0][1] < settings.ambiguity_margin_m:
-            result[i] = Decision(
-                feature.source_id, REVIEW,
-                f"two OSM objects at similar distances: {free[cands[0][0]].key} "
-                f"({cands[0][1]:.1f} m) and {free[cands[1][0]].key} ({cands[1][1]:.1f} m)",
-                feature.tags, feature.geometry, distance_m=cands[0][1], candidates=candidates,
-                proposed=MODIFY, source_tags=feature.tags)
-            continue
-        o = assignment.get(s)
-        rivals = [sources[indices[r]].source_id for r in wanted_by.get(cands[0][0], []) if r != s]
-        if o is None or rivals:
-            nearest = free[cands[0][0]]
-            others = ", ".join(rivals) if rivals else "another source feature"
-            result[i] = Decision(
-                feature.source_id, REVIEW,
-                f"{nearest.key} ({cands[0][1]:.1f} m) is also the nearest OSM object for source "
-                f"feature {others}", feature.tags, feature.geometry, distance_m=cands[0][1],
-                candidates=candidates, source_tags=feature.tags)
-            continue
-        distance = dict(cands)[o]
-        result[i] = _matched(feature, free[o], distance, f"nearest within {settings.distance:g} m",
-                             settings, candidates)
-    return result
+def _distance(run: _Run, i: int, element: OsmElement) -> float:
+    return float(shapely.distance(run.metric[i], run.osm_metric[element.key]))
 
 
-def _assign(pairs: list[tuple[int, int, float]], n_source: int, n_osm: int) -> dict[int, int]:
-    """Optimal one-to-one assignment (least total distance) within each connected group."""
-    if not pairs:
-        return {}
-    rows = np.array([s for s, _, _ in pairs])
-    cols = np.array([o for _, o, _ in pairs]) + n_source
-    graph = csr_matrix((np.ones(len(pairs)), (rows, cols)), shape=(n_source + n_osm,) * 2)
-    _, labels = connected_components(graph, directed=False)
-    groups: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
-    for pair in pairs:
-        groups[labels[pair[0]]].append(pair)
-    result: dict[int, int] = {}
-    for group in groups.values():
-        srcs = sorted({s for s, _, _ in group})
-        osms = sorted({o for _, o, _ in group})
-        big = 1e9
-        cost = np.full((len(srcs), len(osms)), big)
-        for s, o, d in group:
-            cost[srcs.index(s), osms.index(o)] = d
-        r, c = linear_sum_assignment(cost)
-        for a, b in zip(r.tolist(), c.tolist(), strict=True):
-            if cost[a, b] < big:
-                result[srcs[a]] = osms[b]
-    return result
+def _by_score(run: _Run, pending: list[int], free: list[OsmElement]) -> None:
+    settings = run.settings
+    src_geoms = np.array([run.metric[i] for i in pending] + [None], dtype=object)[:-1]
+    osm_geoms = np.array([run.osm_metric[e.key] for e in free] + [None], dtype=object)[:-1]
+    src_tags = [run.sources[i].tags for i in pending]
+    osm_tags = [e.tags for e in free]
+    radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
+                                        settings.radii)
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of)
+    pairs = _without_rejected(run, pairs, pending, free)
+    scored = score_pairs(pairs, src_tags, osm_tags, settings.label_keys)
+    eligible = np.flatnonzero(scored.score >= settings.review_threshold)
+    assignment = assign(pairs.source[eligible], pairs.osm[eligible], scored.score[eligible],
+                        settings.review_margin)
+    outcome = _Outcome(run, pending, free, pairs, scored, eligible, assignment)
+    by_source: dict[int, list[int]] = defaultdict(list)
+    for p in np.argsort(-scored.score, kind="stable").tolist():
+        by_source[int(pairs.source[p])].append(p)
+    for s, i in enumerate(pending):
+        run.decisions[i] = outcome.decide(s, by_source.get(s, []))
 
 
-def _distance_score(distance: float, radius: float) -> float:
-    return max(0.0, 1.0 - distance / radius) if radius > 0 else 0.0
+def _without_rejected(run: _Run, pairs: Pairs, pending: list[int],
+                      free: list[OsmElement]) -> Pairs:
+    banned = {(v.source_id, v.osm_key) for v in run.settings.reviewer.values()
+              if v.action == REJECT and v.osm_key}
+    if not banned:
+        return pairs
+    keep = np.array([(run.sources[pending[s]].source_id, free[o].key) not in banned
+                     for s, o in zip(pairs.source.tolist(), pairs.osm.tolist(), strict=True)],
+                    dtype=bool)
+    return pairs.subset(keep)
+
+
+@dataclass
+class _Outcome:
+    """Turns scored, assigned pairs into one decision per source feature."""
+
+    run: _Run
+    pending: list[int]
+    free: list[OsmElement]
+    pairs: Pairs
+    scored: Scored
+    eligible: np.ndarray
+    assignment: Assignment
+
+    def decide(self, s: int, ranked: list[int]) -> Decision:
+        run, i = self.run, self.pending[s]
+        feature = run.sources[i]
+        candidates = tuple(Candidate(self.free[int(self.pairs.osm[p])].key,
+                                     float(self.pairs.distance[p]), float(self.scored.score[p]))
+                           for p in ranked[:5])
+        rivals = self.assignment.rivals.get(s, [])
+        chosen = self.assignment.chosen.get(s)
+        if chosen is not None:
+            return self._assigned(s, int(self.eligible[chosen]), candidates)
+        if rivals:
+            p = int(self.eligible[rivals[0].pair])
+            return _plain(feature, REVIEW, f"{self._text(p)} fits this feature and source "
+                          f"feature {self._source_of(p)} about equally (scores "
+                          f"{self._score_of_rival(s, p):.2f} and {self.scored.score[p]:.2f})",
+                          candidates=candidates, proposed=MODIFY)
+        return self._unmatched(s, ranked, candidates)
+
+    def _assigned(self, s: int, p: int, candidates: tuple[Candidate, ...]) -> Decision:
+        run, i = self.run, self.pending[s]
+        element = self.free[int(self.pairs.osm[p])]
+        score = float(self.scored.score[p])
+        matched = _matched(run, i, element, f"score {score:.2f}: {self._text(p)}", candidates,
+                           float(self.pairs.distance[p]))
+        rivals = self.assignment.rivals.get(s, [])
+        if rivals:
+            q = int(self.eligible[rivals[0].pair])
+            if rivals[0].kind == "osm":
+                other = f"{self._text(q)} (score {self.scored.score[q]:.2f})"
+                why = f"two OSM objects fit about equally: {self._text(p)} (score {score:.2f}) and "
+            else:
+                other = (f"source feature {self._source_of(q)} "
+                         f"(score {self.scored.score[q]:.2f})")
+                why = f"{self._text(p)} (score {score:.2f}) is also wanted by "
+            return _as_review(matched, why + other)
+        if score < run.settings.match_threshold:
+            return _as_review(matched, f"uncertain match (score {score:.2f} below "
+                              f"{run.settings.match_threshold:g}): {self._text(p)}")
+        return matched
+
+    def _unmatched(self, s: int, ranked: list[int], candidates: tuple[Candidate, ...]) -> Decision:
+        feature = self.run.sources[self.pending[s]]
+        if not ranked:
+            return _low_precision(_plain(
+                feature, CREATE, "no OSM object of this kind within "
+                f"{self.run.settings.distance:g} m"), self.run.settings)
+        best = ranked[0]
+        score = float(self.scored.score[best])
+        if score >= self.run.settings.match_threshold:
+            # Another feature won this object, but this one fits it well too: a duplicate in
+            # the source, or a new object beside it? A person says.
+            return _plain(feature, REVIEW, f"{self._text(best)} fits (score {score:.2f}) but "
+                          f"is matched to source feature {self._owner_of(best)}, which fits it "
+                          "better: new object or duplicate?", candidates=candidates,
+                          proposed=CREATE)
+        if score >= self.run.settings.review_threshold:
+            why = (f"the closest fit, {self._text(best)}, is matched to source feature "
+                   f"{self._owner_of(best)}")
+        else:
+            why = (f"no OSM object fits (best: {self._text(best)}, "
+                   f"score {self.scored.score[best]:.2f})")
+        decision = _plain(feature, CREATE, why, candidates=candidates)
+        return _low_precision(decision, self.run.settings)
+
+    def _text(self, p: int) -> str:
+        """'node/1 at 4.2 m, name 'X' vs 'Y' (0.93)' in plain words."""
+        element = self.free[int(self.pairs.osm[p])]
+        feature = self.run.sources[self.pending[int(self.pairs.source[p])]]
+        text = f"{element.key} at {self.pairs.distance[p]:.1f} m"
+        sim = float(self.scored.name[p])
+        keys = self.run.settings.label_keys
+        if not math.isnan(sim):
+            text += (f", name '{_label(element.tags, keys)}' vs '{_label(feature.tags, keys)}' "
+                     f"(similarity {sim:.2f})")
+        if self.scored.tags[p] < 1:
+            osm_kind = ", ".join(f"{k}={element.tags[k]}" for k in MAIN_KEYS if k in element.tags)
+            src_kind = ", ".join(f"{k}={feature.tags[k]}" for k in MAIN_KEYS if k in feature.tags)
+            text += f", different kind (OSM {osm_kind}; source {src_kind})"
+        return text
+
+    def _source_of(self, p: int) -> str:
+        return self.run.sources[self.pending[int(self.pairs.source[p])]].source_id
+
+    def _owner_of(self, p: int) -> str:
+        o = int(self.pairs.osm[p])
+        for s, q in self.assignment.chosen.items():
+            if int(self.pairs.osm[self.eligible[q]]) == o:
+                return self.run.sources[self.pending[s]].source_id
+        return "another"
+
+    def _score_of_rival(self, s: int, p: int) -> float:
+        o = int(self.pairs.osm[p])
+        mine = np.flatnonzero((self.pairs.source == s) & (self.pairs.osm == o))
+        return float(self.scored.score[mine[0]]) if len(mine) else 0.0
+
+
+def _label(tags: Mapping[str, str], keys: Sequence[str]) -> str:
+    return " ".join(tags[k] for k in keys if tags.get(k))
 
 
 def _matched(
-    feature: SourceLike,
+    run: _Run,
+    i: int,
     element: OsmElement,
-    distance: float,
     why: str,
-    settings: MatchSettings,
     candidates: tuple[Candidate, ...] = (),
+    distance: float | None = None,
 ) -> Decision:
+    settings, feature = run.settings, run.sources[i]
+    if distance is None:
+        distance = _distance(run, i, element)
     source_tags = dict(feature.tags)
     if settings.ref_key and settings.ref_key not in source_tags:
         source_tags[settings.ref_key] = feature.source_id  # so the next run matches by ref
     merge = merge_tags(element.tags, source_tags, settings.policies, settings.authoritative,
                        settings.removable)
-    where = f"{element.key} ({why}, {distance:.1f} m)"
+    where = f"{element.key} ({why})"
     if merge.conflicts:
         details = "; ".join(
             f"{k}: OSM '{element.tags[k]}', source '{source_tags[k]}'" for k in merge.conflicts)
         return Decision(feature.source_id, REVIEW, f"matched {where} but values differ: {details}",
                         merge.tags, feature.geometry, element, distance, merge, candidates,
-                        MODIFY, feature.tags)
+                        MODIFY, dict(feature.tags))
     if merge.changes_anything:
         keys = ", ".join(sorted([*merge.new, *merge.changed, *merge.removed]))
         decision = Decision(feature.source_id, MODIFY, f"matched {where}; sets {keys}",
                             merge.tags, feature.geometry, element, distance, merge, candidates,
-                            source_tags=feature.tags)
+                            source_tags=dict(feature.tags))
         return _low_precision(decision, settings)
     return Decision(feature.source_id, UNCHANGED, f"matched {where}; OSM already has these tags",
                     merge.tags, feature.geometry, element, distance, merge, candidates,
-                    source_tags=feature.tags)
+                    source_tags=dict(feature.tags))
+
+
+def _as_review(decision: Decision, why: str) -> Decision:
+    if decision.decision == REVIEW:  # already a review for differing values: say both
+        return replace(decision, reason=f"{why}; {decision.reason}")
+    return replace(decision, decision=REVIEW, proposed=decision.decision, reason=why)
 
 
 def _low_precision(decision: Decision, settings: MatchSettings) -> Decision:
     if not settings.low_precision:
         return decision
-    from dataclasses import replace
-
     return replace(decision, decision=REVIEW, proposed=decision.decision,
                    reason=f"low-precision source (e.g. a PDF map): proposed {decision.decision}, "
                           f"{decision.reason}")
+
+
+def _after_reviewer(decision: Decision, settings: MatchSettings) -> Decision:
+    """A reviewer's `accept` carries out what the review proposed."""
+    verdict = settings.reviewer.get(decision.source_id or "")
+    if verdict is None or verdict.action != ACCEPT or decision.decision != REVIEW:
+        return decision
+    if decision.proposed == CREATE and decision.osm is None:
+        return replace(decision, decision=CREATE, proposed=None,
+                       reason=f"accepted {verdict.said()}: {decision.reason}")
+    if decision.osm is not None and decision.merge is not None:
+        final = MODIFY if decision.merge.changes_anything else UNCHANGED
+        return replace(decision, decision=final, proposed=None,
+                       reason=f"accepted {verdict.said()}: {decision.reason}")
+    return decision
 
 
 def _missing(

@@ -1,0 +1,98 @@
+"""Speed and memory of a whole `sig2osm run`: `python -m bench.conflation_speed [SCALE …]`.
+
+Scale 1 is 10 000 source points against 100 000 OSM nodes (synthetic parking meters spread
+over ~10 × 10 km around Heidelberg, written as a .osm.pbf with a header box); scale 10 is ten
+times both. 70 % of the source points copy an OSM node moved 0–10 m, 30 % are new. Prints wall
+time, peak memory (max RSS of the child process) and each stage's time from report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import osmium
+
+ROOT = Path(__file__).resolve().parents[1]
+WEST, SOUTH = 8.62, 49.36
+SPAN_LON, SPAN_LAT = 0.14, 0.09  # about 10 × 10 km
+PROFILE = """name: speed
+source: {{path: {source}, id: ID}}
+osm:
+  match: {{amenity: vending_machine, vending: parking_tickets}}
+  file: {osm}
+tags:
+  amenity: vending_machine
+  vending: parking_tickets
+  ref:bench: "{{ID}}"
+match: {{distance: 30, ref: "ref:bench"}}
+"""
+
+
+def write_osm(path: Path, lon: np.ndarray, lat: np.ndarray) -> None:
+    header = osmium.io.Header()
+    header.add_box(osmium.osm.Box(osmium.osm.Location(WEST, SOUTH),
+                                  osmium.osm.Location(WEST + SPAN_LON, SOUTH + SPAN_LAT)))
+    tags = {"amenity": "vending_machine", "vending": "parking_tickets"}
+    with osmium.SimpleWriter(str(path), header=header) as writer:
+        for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True), start=1):
+            writer.add_node(osmium.osm.mutable.Node(id=i, version=1, location=(x, y), tags=tags))
+
+
+def write_source(path: Path, lon: np.ndarray, lat: np.ndarray, rng: np.random.Generator) -> None:
+    n = len(lon) // 10
+    copies = rng.choice(len(lon), int(0.7 * n), replace=False)
+    moved = rng.uniform(0, 10, len(copies))
+    angle = rng.uniform(0, 2 * np.pi, len(copies))
+    x = np.concatenate([lon[copies] + moved * np.cos(angle) / 72_500,
+                        WEST + rng.uniform(0, SPAN_LON, n - len(copies))])
+    y = np.concatenate([lat[copies] + moved * np.sin(angle) / 111_200,
+                        SOUTH + rng.uniform(0, SPAN_LAT, n - len(copies))])
+    features = [{"type": "Feature", "properties": {"ID": f"P{i}"},
+                 "geometry": {"type": "Point", "coordinates": [round(a, 7), round(b, 7)]}}
+                for i, (a, b) in enumerate(zip(x.tolist(), y.tolist(), strict=True))]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+
+def run_once(scale: int, folder: Path) -> dict[str, object]:
+    rng = np.random.default_rng(scale)
+    n_osm = 100_000 * scale
+    lon = WEST + rng.uniform(0, SPAN_LON, n_osm)
+    lat = SOUTH + rng.uniform(0, SPAN_LAT, n_osm)
+    write_osm(folder / "osm.pbf", lon, lat)
+    write_source(folder / "source.geojson", lon, lat, rng)
+    profile = folder / "speed.yml"
+    profile.write_text(PROFILE.format(source=folder / "source.geojson", osm=folder / "osm.pbf"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv" / "bin" / "sig2osm"), "-q", "run", str(profile),
+                    "--out", str(folder / "out")], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report = json.loads((folder / "out" / "speed" / "report.json").read_text())
+    return {"scale": scale, "source": n_osm // 10, "osm": n_osm, "wall_s": round(wall, 2),
+            "peak_mb": round(max(peak, before) / 1024), "stages_s": report.get("timings_s"),
+            "counts": report["counts"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    scales = [int(a) for a in (argv if argv is not None else sys.argv[1:])] or [1, 10]
+    ok = True
+    for scale in scales:
+        with tempfile.TemporaryDirectory(prefix="sig2osm-speed-") as tmp:
+            result = run_once(scale, Path(tmp))
+        print(json.dumps(result))
+        if scale == 1:
+            ok = float(str(result["wall_s"])) <= 5.0 and float(str(result["peak_mb"])) <= 500
+    print("targets met (scale 1: ≤ 5 s, ≤ 500 MB)" if ok else "TARGETS MISSED (scale 1)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
