@@ -86,6 +86,8 @@ def challenge_json(profile: Profile, tags: Mapping[str, str], instructions: str,
 
 def read_tasks(text: str) -> Iterator[dict[str, Any]]:
     """Parse a line-by-line GeoJSON file back into its FeatureCollections (for checks)."""
+    if not text.strip():  # no task (e.g. every decision is a review)
+        return
     for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
         if not line.startswith(RECORD_SEPARATOR):
             raise ValueError(f"line {number}: no RFC 7464 record separator")
