@@ -71,7 +71,7 @@ def test_grenoble_change_file_reads_back(grenoble_run: Path) -> None:
             assert obj.version >= 1
     assert created == 842
     text = (grenoble_run / "changes.osc").read_text()
-    assert text.count("<modify>") == 1 and modified == 5
+    assert text.count("<modify>") == 1 and modified == 7
     josm = (grenoble_run / "changes.osm").read_text()
     assert 'upload="false"' in josm and 'action="modify"' in josm and "<bounds " in josm
 
