@@ -27,7 +27,7 @@ from exports.tag_rules import tag_problem
 from pipeline.errors import InputError
 from pipeline.profile import Profile
 from pipeline.progress import progress
-from pipeline.sources import LayerInfo, read_layer
+from pipeline.sources import LayerInfo, read_layer, read_table
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,12 @@ def file_digest(path: Path) -> dict[str, Any]:
 def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     """Read the profile's source layer and build one `SourceFeature` per row."""
     src = profile.source
-    frame, info = read_layer(source_path, layer=src.layer, crs=src.crs, encoding=src.encoding,
-                             x=src.x, y=src.y, delimiter=src.delimiter)
+    if src.geometry == "none":  # a table of names: rows are matched by name, not by place
+        frame, info = read_table(source_path, layer=src.layer, encoding=src.encoding,
+                                 delimiter=src.delimiter, columns=src.columns)
+    else:
+        frame, info = read_layer(source_path, layer=src.layer, crs=src.crs, encoding=src.encoding,
+                                 x=src.x, y=src.y, delimiter=src.delimiter, columns=src.columns)
     _check_contract(frame, info, profile)
     pdf_derived = "pdf_file" in frame.columns  # written by `sig2osm pdf extract`: low precision
     frame = frame.to_crs(WGS84)
@@ -112,6 +116,9 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     rows = _rows(frame, src.id)
     features = [_feature(row, profile) for row in progress(rows, "ingest", len(rows), " features")]
     usable = [f.geometry for f in features if f.geometry is not None]
+    area = profile.match.area or profile.osm.bounds
+    if not usable and area:
+        usable = [shapely.box(*area)]  # a table without geometry: the area its names lie in
     metric = _metric_crs(usable)
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
@@ -175,6 +182,8 @@ def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo) -> None:
 def _feature(row: tuple[str, BaseGeometry | None, dict], profile: Profile) -> SourceFeature:
     source_id, geom, attributes = row
     geometry, geometry_problem = _repair(geom)
+    if profile.source.geometry == "none":
+        geometry, geometry_problem = None, None  # matched by name (conflation.attributes)
     tags, tag_problem = render_tags(profile.tags, profile.values, attributes)
     reason = geometry_problem or tag_problem
     return SourceFeature(source_id, geometry, tags, attributes, reason)
