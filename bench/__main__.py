@@ -10,6 +10,7 @@ BENCHMARKS: list[str] = [
     "conflation_dense",
     "conflation_speed",
     "conflation_real",
+    "maps_render",
 ]
 
 

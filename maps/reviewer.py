@@ -1,4 +1,9 @@
-"""The reviewer map (`map.html`): what a run proposes, one layer per decision."""
+"""The reviewer map (`map.html`): what a run proposes, one layer per decision.
+
+Built from the run's `review.geojson`. Each decision is a layer with its count in the legend;
+a popup shows the tag diff (new, changed, kept), the distance, the reason, the candidates, and
+links to openstreetmap.org and to JOSM remote control.
+"""
 
 from __future__ import annotations
 
@@ -7,77 +12,50 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-import folium
+from maps.i18n import texts
+from maps.page import Page, osm_attribution, render_page
 
 DECISION_COLOURS = {
     "create": "#2ca02c",
     "modify": "#1f77b4",
-    "unchanged": "#7f7f7f",
     "review": "#ff7f0e",
-    "skip": "#9467bd",
     "missing": "#d62728",
+    "unchanged": "#7f7f7f",
+    "skip": "#9467bd",
 }
-OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-                   "contributors (ODbL)")
+# Kept for callers of the first version; the notice itself is now localised.
+OSM_ATTRIBUTION = osm_attribution("© OpenStreetMap contributors (ODbL)")
 
 
-def _popup_html(props: Mapping[str, Any]) -> str:
-    """Every value from data is escaped: a layer's text never becomes markup."""
-    e = html.escape
-    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
-                   for k, v in sorted((props.get("tags") or {}).items()))
-    osm = props.get("osm_id")
-    link = (f'<a href="https://www.openstreetmap.org/{e(osm)}" target="_blank">{e(osm)}</a>'
-            if osm else "")
-    distance = props.get("distance_m")
-    return (f"<b>{e(str(props.get('decision')))}</b> {e(str(props.get('source_id') or ''))} "
-            f"{link}<br><i>{e(str(props.get('reason') or ''))}</i>"
-            + (f"<br>distance: {distance} m" if distance is not None else "")
-            + f"<table>{rows}</table>")
+def reviewer_map_html(collection: Mapping[str, Any], title: str, *, locale: str = "fr",
+                      tiles: bool = True) -> str:
+    """The self-contained reviewer page for a review FeatureCollection."""
+    t = texts(locale)
+    features = list(collection.get("features") or [])
+    counts = Counter(str((f.get("properties") or {}).get("decision")) for f in features)
+    drawn = Counter(str((f.get("properties") or {}).get("decision")) for f in features
+                    if f.get("geometry"))
+    entries = [{"key": d, "label": t[d], "colour": c, "shape": "circle", "count": counts[d]}
+               for d, c in DECISION_COLOURS.items()]
+    unknown = sorted(set(counts) - set(DECISION_COLOURS))
+    entries += [{"key": d, "label": d, "colour": "#000000", "shape": "circle", "count": counts[d]}
+                for d in unknown]  # never hide a feature, even with a decision we do not know
+    attribution = osm_attribution(t["osm_data"])
+    page = Page(
+        title=title,
+        locale=locale,
+        kind="reviewer",
+        config={"entries": entries, "texts": dict(t), "attributions": [attribution]},
+        data={"type": "FeatureCollection", "features": features},
+        header_html=_header(title, t, sum(counts.values()) - sum(drawn.values())),
+        tiles=tiles,
+        tile_attribution=attribution,
+    )
+    return render_page(page)
 
 
-def reviewer_map_html(collection: Mapping[str, Any], title: str) -> str:
-    features = [f for f in collection["features"] if f.get("geometry")]
-    counts = Counter(f["properties"]["decision"] for f in collection["features"])
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    folium.TileLayer("OpenStreetMap", attr=OSM_ATTRIBUTION, name="OpenStreetMap").add_to(fmap)
-    for decision, colour in DECISION_COLOURS.items():
-        group = folium.FeatureGroup(name=f"{decision} ({counts.get(decision, 0)})")
-        for feature in features:
-            if feature["properties"]["decision"] != decision:
-                continue
-            geometry = feature["geometry"]
-            popup = folium.Popup(_popup_html(feature["properties"]), max_width=400)
-            if geometry["type"] == "Point":
-                lon, lat = geometry["coordinates"][:2]
-                folium.CircleMarker((lat, lon), radius=6, color=colour, fill=True,
-                                    fill_opacity=0.8, popup=popup).add_to(group)
-            else:
-                folium.GeoJson(geometry, style_function=lambda _f, c=colour: {"color": c},
-                               popup=popup).add_to(group)
-        group.add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    if features:
-        lons, lats = [], []
-        for f in features:
-            for lon, lat in _coords(f["geometry"]):
-                lons.append(lon)
-                lats.append(lat)
-        fmap.fit_bounds([(min(lats), min(lons)), (max(lats), max(lons))])
-    fmap.get_root().html.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
-    return fmap.get_root().render()
-
-
-def _coords(geometry: Mapping[str, Any]) -> list[tuple[float, float]]:
-    coords = geometry["coordinates"]
-    out: list[tuple[float, float]] = []
-
-    def walk(c: Any) -> None:
-        if isinstance(c[0], (int, float)):
-            out.append((c[0], c[1]))
-        else:
-            for part in c:
-                walk(part)
-
-    walk(coords)
-    return out
+def _header(title: str, t: Mapping[str, str], without_geometry: int) -> str:
+    note = (f'<p class="s2o-meta s2o-note">{html.escape(t["no_geometry"].format(n=without_geometry))}'
+            "</p>" if without_geometry else "")
+    return (f'<header class="s2o-header"><h1>{html.escape(title)}</h1>'
+            f'<p class="s2o-meta">{html.escape(t["reviewer_note"])}</p>{note}</header>')

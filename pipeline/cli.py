@@ -76,6 +76,9 @@ def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
     click.echo(f"{ctx.profile.name}: {counts}")
     click.echo(f"  change files and review: {ctx.run_dir}")
     click.echo(f"  reviewer map: {ctx.run_dir / 'map.html'}")
+    if ctx.profile.map is not None:
+        click.echo(f"  council map: {ctx.run_dir / 'council-map.html'} (+ map.umap)")
+    click.echo(f"  index of runs: {ctx.out / 'index.html'}")
 
 
 @cli.command()
@@ -125,7 +128,7 @@ def export(profile: Path, out: Path, osm_file: Path | None) -> None:
 @profile_argument
 @out_option
 def map_command(profile: Path, out: Path) -> None:
-    """Render the reviewer map from the run's review.geojson."""
+    """Render the reviewer map, the council map (with a `map:` section) and the index page."""
     click.echo(run_map(_context(profile, out)))
 
 

@@ -40,6 +40,10 @@ class SourceConfig:
     producer: str | None = None  # who publishes the data, for attribution
     licence: str | None = None  # the data's licence, e.g. "Licence Ouverte 2.0"
     date: str | None = None  # date of the data, e.g. "2024-03"
+    # "file": geometries from the layer; "none": a table without geometry (street names), each
+    # row matched to OSM ways by name within match.area (see conflation/attributes.py).
+    geometry: str = "file"
+    columns: list[str] = field(default_factory=list)  # names for a headerless CSV's columns
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class MatchConfig:
     remove: list[str] = field(default_factory=list)  # keys the source may remove from OSM objects
     # Tags compared as names when scoring; addresses: [addr:housenumber, addr:street].
     labels: list[str] = field(default_factory=lambda: ["name"])
+    # [west, south, east, north]: where a geometry-less source's names are looked for among OSM
+    # ways (null: the whole area the OSM data covers).
+    area: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ class MapConfig:
     title: str = ""
     description: str = ""
     category: str | None = None  # field whose values give the legend entries
-    colors: dict[str, str] = field(default_factory=dict)  # category (or its label) -> CSS colour
+    colors: dict[str, str] = field(default_factory=dict)  # legend label (value) -> CSS colour
     popup_fields: list[str] = field(default_factory=list)  # fields shown in popups (empty: all)
     locale: str = "fr"  # language of the maps' text: fr or en
     tiles: bool = True  # show the OSM tile layer (the only request that leaves the machine)
@@ -334,6 +341,13 @@ def _semantic_problems(profile: Profile) -> list[str]:
         b = profile.osm.bounds
         if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):
             problems.append(f"osm.bounds: expected [west, south, east, north], got {b}")
+    if profile.source.geometry not in ("file", "none"):
+        problems.append(f"source.geometry: expected 'file' or 'none', got "
+                        f"{profile.source.geometry!r}")
+    if profile.match.area is not None:
+        a = profile.match.area
+        if len(a) != 4 or not (a[0] < a[2] and a[1] < a[3]):
+            problems.append(f"match.area: expected [west, south, east, north], got {a}")
     if profile.match.distance <= 0:
         problems.append("match.distance: expected a positive number of metres")
     if not 1 <= profile.changeset.chunk_size <= 10000:

@@ -162,7 +162,16 @@ def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
                          policies=dict(m.policies), removable=tuple(m.remove), low_precision=low,
                          match_threshold=m.match_threshold, review_threshold=m.review_threshold,
                          review_margin=m.review_margin, radii=dict(m.radii),
-                         label_keys=tuple(m.labels))
+                         label_keys=tuple(m.labels),
+                         by_name=profile.source.geometry == "none",
+                         area=_box(m.area or profile.osm.bounds))
+
+
+def _box(values: list[float] | None) -> tuple[float, float, float, float] | None:
+    if not values:
+        return None
+    west, south, east, north = values
+    return west, south, east, north
 
 
 def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
@@ -276,7 +285,7 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
     }
 
 
-def run_map(ctx: RunContext) -> Path:
+def run_map(ctx: RunContext, layer: SourceLayer | None = None) -> Path:
     """map.html; with a `map:` section also council-map.html, its GeoJSON and map.umap; and
     <out>/index.html listing every run."""
     from maps.publish import write_council_map, write_index, write_reviewer_map
@@ -288,7 +297,8 @@ def run_map(ctx: RunContext) -> Path:
     collection = json.loads(review.read_text(encoding="utf-8"))
     target = write_reviewer_map(ctx.run_dir, ctx.profile, collection)
     if ctx.profile.map is not None:
-        write_council_map(ctx.run_dir, ctx.profile, run_ingest(ctx).to_json())
+        source = layer if layer is not None else run_ingest(ctx)
+        write_council_map(ctx.run_dir, ctx.profile, source.to_json())
     write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     _timed(ctx, "map", started)
     log.info("map: %d features on %s", len(collection["features"]), target)
@@ -300,5 +310,5 @@ def run_all(ctx: RunContext) -> dict[str, Any]:
     osm = run_fetch(ctx, layer)
     decisions = run_conflate(ctx, layer, osm)
     report = run_export(ctx, layer, osm, decisions)
-    run_map(ctx)
+    run_map(ctx, layer)
     return report

@@ -1,0 +1,111 @@
+"""The page every map shares: a Folium map with inlined assets, a header and embedded data.
+
+Nothing is loaded from a CDN: Folium's default links (Leaflet, jQuery, Bootstrap, fonts) are
+replaced by the vendored copies in `maps/assets`, inlined. Data travels as JSON inside a
+`<script type="application/json">` block and is drawn by `sig2osm/map.js`, which puts data text
+into the page with `textContent` only. The one request that may leave the machine is the
+optional OpenStreetMap tile layer.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+from branca.element import Element, Figure, MacroElement
+from jinja2 import Template
+
+from maps.assets import script_tag, style_tag
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
+DATA_ID = "s2o-data"
+MAP_ID = "sig2osm"  # fixed Folium ids: the same input gives the same page, byte for byte
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or open a tag."""
+    text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (which JSON cannot carry) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def osm_attribution(label: str) -> str:
+    """The OpenStreetMap notice as HTML; `label` is our own UI text, escaped all the same."""
+    return f'<a href="{OSM_COPYRIGHT}" target="_blank" rel="noopener">{html.escape(label)}</a>'
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a map page shows; `header_html` is built by the caller with data text escaped."""
+
+    title: str
+    locale: str
+    kind: str  # entry point of sig2osm/map.js: "reviewer" or "council"
+    config: dict[str, Any]
+    data: Any
+    header_html: str = ""
+    tiles: bool = True
+    tile_attribution: str = ""  # HTML, built from constants
+
+
+class _Launch(MacroElement):
+    """Calls sig2osm.<kind>(map, config) right after the map exists, before the tile layer."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.sig2osm.{{ this.kind }}({{ this._parent.get_name() }}, {{ this.config }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, kind: str, config: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "Sig2osmLaunch"
+        self._id = MAP_ID
+        self.kind = kind
+        self.config = script_json(config)
+
+
+def render_page(page: Page) -> str:
+    """The complete, self-contained HTML page."""
+    fmap = folium.Map(location=(46.6, 2.4), zoom_start=5, tiles=None, control_scale=False,
+                      prefer_canvas=True)
+    fmap._id = MAP_ID
+    fmap.default_js = []  # Folium's CDN links: replaced by the inlined assets
+    fmap.default_css = []
+    figure = fmap.get_root()
+    assert isinstance(figure, Figure)
+    figure.header.add_child(Element(
+        f'<meta charset="utf-8">\n<title>{html.escape(page.title)}</title>\n'
+        f"{style_tag()}\n{script_tag()}"), name="sig2osm_assets")
+    figure.html.add_child(Element(
+        f'{page.header_html}\n<script type="application/json" id="{DATA_ID}">'
+        f"{script_json(page.data)}</script>"), name="sig2osm_header")
+    config = {**page.config, "data_id": DATA_ID, "locale": page.locale}
+    _Launch(page.kind, config).add_to(fmap)
+    if page.tiles:
+        tiles = folium.TileLayer(OSM_TILES, attr=page.tile_attribution or " ", name="OSM",
+                                 max_zoom=19)
+        tiles._id = MAP_ID
+        tiles.add_to(fmap)
+    text: str = figure.render()
+    lang = html.escape(page.locale, quote=True)
+    return text.replace("<html>", f'<html lang="{lang}">', 1).replace(
+        "<body>", '<body class="s2o">', 1)
