@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out
 PROFILE ?=
-EXAMPLES := examples/grenoble/parking-meters.yml examples/bondy/parking-meters.yml
+EXAMPLES := examples/grenoble/parking-meters.yml examples/bondy/parking-meters.yml \
+	examples/bondy/council-map.yml examples/grenoble/parking-meters-from-pdf.yml
+GRENOBLE_PDF := ../shared/data/geopdf/iso32000/grenoble_horodateurs_ISO32000_L93.pdf
 
 .PHONY: setup demo test check run clean bench browser
 
@@ -27,6 +29,8 @@ browser:
 	fi
 
 demo: setup
+	$(BIN)/sig2osm -q pdf extract $(GRENOBLE_PDF) --legend examples/grenoble/pdf-legend.yml \
+		--out $(OUT)/pdf/grenoble-horodateurs.gpkg
 	@for p in $(EXAMPLES); do $(BIN)/sig2osm run $$p --out $(OUT) || exit $$?; done
 	@echo "Open $(OUT)/index.html or the map.html of each run folder above."
 

@@ -43,5 +43,9 @@ def describe_run(profile: Profile) -> str:
     lines.append(f"match: ref key {profile.match.ref or '(none)'}, within "
                  f"{profile.match.distance:g} m; authoritative: "
                  f"{', '.join(profile.match.authoritative) or 'none'}")
-    lines.append("outputs: changes.osc, changes.osm, review.geojson, report.json, map.html")
+    outputs = ["changes.osc", "changes.osm", "review.geojson", "report.json", "map.html",
+               "maproulette.geojsonl", "chunks/", "import-plan.md", "import-plan.wiki"]
+    if profile.map is not None:
+        outputs += ["council-map.html", "map.umap"]
+    lines.append(f"outputs in <out>/{profile.name}/: {', '.join(outputs)}; <out>/index.html")
     return "\n".join(lines)

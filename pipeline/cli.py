@@ -45,6 +45,8 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO - 10 * verbose + 10 * quiet
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(levelname)s %(message)s")
+    # GDAL's reader logs every layer it writes; keep that for -vv.
+    logging.getLogger("pyogrio").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -102,7 +102,7 @@ def test_missing_profile_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", sorted(Path(__file__).parents[1].glob("examples/**/*.yml")))
 def test_examples_load(profile: Path) -> None:
-    if profile.name.startswith("legend"):
+    if "legend" in profile.name:
         pytest.skip("not a run profile")
     loaded = load_profile(profile)
     assert loaded.name
