@@ -10,6 +10,8 @@ BENCHMARKS: list[str] = [
     "conflation_dense",
     "conflation_speed",
     "conflation_real",
+    "conflation_rennes",
+    "conflation_hootenanny",
     "maps_render",
 ]
 

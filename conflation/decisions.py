@@ -61,10 +61,29 @@ class Decision:
     candidates: tuple[Candidate, ...] = ()
     proposed: str | None = None  # for a review: what would be done if accepted (create/modify)
     source_tags: dict[str, str] = field(default_factory=dict)
+    # Further OSM objects of the same decision (a street table row matches all the ways of the
+    # street) and, in the same order, their proposed final tags. `osm` stays the first one.
+    extra_osm: tuple[OsmElement, ...] = ()
+    extra_tags: tuple[dict[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.extra_osm) != len(self.extra_tags):
+            raise ValueError(f"decision for {self.source_id}: {len(self.extra_osm)} extra OSM "
+                             f"objects but {len(self.extra_tags)} extra tag sets")
 
     @property
     def osm_key(self) -> str | None:
         return self.osm.key if self.osm else None
+
+    @property
+    def osm_keys(self) -> list[str]:
+        """Every OSM object the decision touches: `osm` first, then `extra_osm`."""
+        return [e.key for e in ((self.osm,) if self.osm else ()) + self.extra_osm]
+
+    def touched(self) -> list[tuple[OsmElement, dict[str, str]]]:
+        """Each OSM object with its proposed final tags: `osm` first, then `extra_osm`."""
+        first = [(self.osm, self.tags)] if self.osm else []
+        return first + list(zip(self.extra_osm, self.extra_tags, strict=True))
 
     def to_json(self) -> dict[str, Any]:
         merge = self.merge
@@ -84,6 +103,8 @@ class Decision:
             "candidates": [c.to_json() for c in self.candidates],
             "proposed": self.proposed,
             "source_tags": self.source_tags,
+            "extra_osm": [e.to_json() for e in self.extra_osm],
+            "extra_tags": [dict(t) for t in self.extra_tags],
         }
 
     @classmethod
@@ -107,6 +128,8 @@ class Decision:
                              for c in data.get("candidates", [])),
             proposed=data.get("proposed"),
             source_tags=dict(data.get("source_tags", {})),
+            extra_osm=tuple(OsmElement.from_json(e) for e in data.get("extra_osm", ())),
+            extra_tags=tuple(dict(t) for t in data.get("extra_tags", ())),
         )
 
 

@@ -58,6 +58,10 @@ class MatchSettings:
     radii: Mapping[str, float] = field(default_factory=dict)  # node/line/area or key=value
     label_keys: tuple[str, ...] = ("name",)  # tags compared as names (addresses: housenumber…)
     reviewer: Mapping[str, ReviewerDecision] = field(default_factory=dict)  # by source id
+    # A table without geometry: rows matched to OSM ways by name (conflation.attributes),
+    # within `area` ([west, south, east, north]; None: the area the OSM data covers).
+    by_name: bool = False
+    area: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -77,6 +81,11 @@ def conflate(
 ) -> list[Decision]:
     """Decide, for every source feature, create / modify / unchanged / review / skip; add missing."""
     run = _Run(sources, settings)
+    if settings.by_name:
+        from conflation.attributes import conflate_by_name  # it builds on this module
+
+        run.decisions = conflate_by_name(sources, osm, metric_crs, settings)
+        return _finish(run, osm)
     pending = _screen(run, osm)
     run.metric = dict(zip(pending, to_metric([sources[i].geometry for i in pending], metric_crs),
                           strict=True))
@@ -89,8 +98,14 @@ def conflate(
     free = [e for e in osm.elements
             if e.key not in run.taken and not (ref_key and ref_key in e.tags)]
     _by_score(run, pending, free)
-    ordered = [_after_reviewer(run.decisions[i], settings) for i in range(len(sources))]
-    refs = {_ref_value(f, ref_key) for f in sources}
+    return _finish(run, osm)
+
+
+def _finish(run: _Run, osm: OsmData) -> list[Decision]:
+    """Decisions in source order, with reviewers' acceptances carried out, then `missing`."""
+    ref_key = run.settings.ref_key
+    ordered = [_after_reviewer(run.decisions[i], run.settings) for i in range(len(run.sources))]
+    refs = {_ref_value(f, ref_key) for f in run.sources}
     ordered.extend(_missing(osm.elements, ref_key, refs))
     return ordered
 

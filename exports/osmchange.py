@@ -17,6 +17,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import osmium
+import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -24,6 +25,7 @@ from conflation.decisions import CREATE, MODIFY, Decision
 from exports.tag_rules import tags_problem
 from pipeline import __version__
 from pipeline.errors import ExportError
+from pipeline.osm_model import OsmElement
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways
@@ -133,27 +135,40 @@ def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
             objects = new_objects(decision.geometry, decision.tags, ids)
             geometry = decision.geometry
         else:
-            objects = [_modified(decision)]
-            assert decision.osm is not None
-            geometry = decision.osm.geometry
+            objects, geometry = _modified_all(decision)
         changes.groups.append(ChangeGroup(decision.decision, decision.source_id, tuple(objects),
                                           geometry, decision))
     return changes
 
 
-def _modified(decision: Decision) -> OsmObject:
-    element = decision.osm
-    if element is None or element.version < 1:
+def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:
+    """The modified object, and the decision's further objects whose tags change (a street
+    table row matches every way of the street), with their geometries' union."""
+    if decision.osm is None:
         raise ExportError(f"source feature {decision.source_id}: modify without the OSM object "
+                          "and the version OSM had")
+    objects = [_modified(decision.source_id, decision.osm, decision.tags)]
+    elements = [decision.osm]
+    for element, tags in zip(decision.extra_osm, decision.extra_tags, strict=True):
+        if dict(element.tags) != tags:
+            objects.append(_modified(decision.source_id, element, tags))
+            elements.append(element)
+    if len(elements) == 1:
+        return objects, elements[0].geometry
+    return objects, shapely.union_all([e.geometry for e in elements])
+
+
+def _modified(source_id: str | None, element: OsmElement, tags: Mapping[str, str]) -> OsmObject:
+    if element.version < 1:
+        raise ExportError(f"source feature {source_id}: modify without the OSM object "
                           "and the version OSM had")
     if element.type == "node":
         point = element.geometry
         assert isinstance(point, Point)
-        return OsmObject("node", element.id, element.version, dict(decision.tags), point.x, point.y)
+        return OsmObject("node", element.id, element.version, dict(tags), point.x, point.y)
     if element.type == "way":
-        return OsmObject("way", element.id, element.version, dict(decision.tags),
-                         nodes=element.nodes)
-    return OsmObject("relation", element.id, element.version, dict(decision.tags),
+        return OsmObject("way", element.id, element.version, dict(tags), nodes=element.nodes)
+    return OsmObject("relation", element.id, element.version, dict(tags),
                      members=element.members)
 
 
@@ -357,13 +372,15 @@ def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | No
     for group in changes.groups:
         if group.action != MODIFY:
             continue
-        element = group.decision.osm
-        obj = group.objects[0]
-        if element is None or obj.version != element.version or obj.version < 1:
-            raise ExportError(f"{obj.type}/{obj.id} (source feature {group.source_id}) is "
-                              "modified without the version the OSM data had")
-        if known is not None and obj.key not in known:
-            raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
+        decision = group.decision
+        elements = {(e.type, e.id): e for e in (decision.osm, *decision.extra_osm) if e}
+        for obj in group.objects:
+            element = elements.get(obj.key)
+            if element is None or obj.version != element.version or obj.version < 1:
+                raise ExportError(f"{obj.type}/{obj.id} (source feature {group.source_id}) is "
+                                  "modified without the version the OSM data had")
+            if known is not None and obj.key not in known:
+                raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
 
 
 __all__ = ["CREATE", "MODIFY", "ChangeGroup", "ChangeSet", "OsmObject", "build_changes",

@@ -44,6 +44,8 @@ def review_feature(decision: Decision) -> dict[str, Any]:
     }
     if decision.proposed:
         properties["proposed"] = decision.proposed
+    if decision.extra_osm:  # several OSM objects (the ways of a street): osm_id is the first
+        properties["osm_ids"] = decision.osm_keys
     geometry = mapping(decision.geometry) if decision.geometry is not None else None
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 

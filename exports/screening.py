@@ -54,6 +54,11 @@ def writing_problem(decision: Decision) -> str | None:
         osm = decision.osm
         if osm is None or osm.version < 1:
             return "the OSM object or its version is unknown"
+        for element, tags in zip(decision.extra_osm, decision.extra_tags, strict=True):
+            problem = tags_problem(tags) or (
+                f"{element.key}: its version is unknown" if element.version < 1 else None)
+            if problem:
+                return problem
         return None
     geometry = decision.geometry
     if geometry is None or geometry.is_empty:

@@ -163,6 +163,12 @@ def _area_of_interest(client: OverpassClient, profile: Profile,
                       layer: SourceLayer) -> tuple[BaseGeometry | None, str]:
     distance = profile.match.distance
     box = query_bbox(layer, distance)
+    if box is None and profile.match.area:  # a table without geometry: its names' area
+        west, south, east, north = profile.match.area
+        rounded = [round(v, 7) for v in profile.match.area]
+        if not profile.osm.area:
+            return shapely.box(west, south, east, north), f"match.area {rounded}"
+        box = (west, south, east, north)
     if profile.osm.area:
         return _admin_area(client, profile.osm, box)
     if box is None:

@@ -12,6 +12,7 @@ import io
 import struct
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,20 +66,24 @@ def read_layer(
     x: str | None = None,
     y: str | None = None,
     delimiter: str | None = None,
+    columns: Sequence[str] = (),
 ) -> tuple[gpd.GeoDataFrame, LayerInfo]:
-    """Read one vector layer with its CRS set (from the file, or `crs` when given)."""
+    """Read one vector layer with its CRS set (from the file, or `crs` when given).
+
+    `columns` names the columns of a CSV that has no header line."""
     if not path.exists():
         raise InputNotFoundError(f"Source file {path}: no such file.")
     if path.suffix.lower() == ".zip":
         with tempfile.TemporaryDirectory(prefix="sig2osm-zip-") as tmp:
             member = _extract_zip(path, Path(tmp), layer)
-            frame, info = _read_file(Path(tmp) / member, layer, crs, encoding, x, y, delimiter)
+            frame, info = _read_file(Path(tmp) / member, layer, crs, encoding, x, y, delimiter,
+                                     columns)
             return frame, LayerInfo(path, member, info.layer, info.driver, info.encoding,
                                     info.crs, info.crs_origin)
     if path.is_dir():
         raise InputError(f"Source {path} is a folder; expected a file ({', '.join(VECTOR_SUFFIXES)} "
                          "or .zip).")
-    return _read_file(path, layer, crs, encoding, x, y, delimiter)
+    return _read_file(path, layer, crs, encoding, x, y, delimiter, columns)
 
 
 def _extract_zip(archive: Path, target: Path, layer: str | None) -> str:
@@ -115,10 +120,11 @@ def _read_file(
     x: str | None,
     y: str | None,
     delimiter: str | None,
+    columns: Sequence[str] = (),
 ) -> tuple[gpd.GeoDataFrame, LayerInfo]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
-        return _read_csv(path, crs, encoding, x, y, delimiter)
+        return _read_csv(path, crs, encoding, x, y, delimiter, columns)
     layer_name = _pick_layer(path, layer)
     if suffix == ".shp" and encoding is None:
         encoding = _shapefile_encoding(path)
@@ -200,23 +206,9 @@ def _read_csv(
     x: str | None,
     y: str | None,
     delimiter: str | None,
+    columns: Sequence[str] = (),
 ) -> tuple[gpd.GeoDataFrame, LayerInfo]:
-    raw = path.read_bytes()
-    if encoding is None:
-        try:
-            text = raw.decode("utf-8-sig")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = raw.decode("cp1252", errors="replace"), "cp1252"
-    else:
-        text = raw.decode(encoding)
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-    table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False)
-    table = table.replace({"": None, "NA": None})
+    table, encoding = read_csv_table(path, encoding, delimiter, columns)
     x_col, y_col, implied = _csv_columns(table, path, x, y)
     xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False), errors="coerce")
     ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False), errors="coerce")
@@ -250,3 +242,65 @@ def _csv_columns(
     raise InputError(f"Source file {path}: no coordinate columns found (looked for lon/lat, "
                      f"longitude/latitude, x/y…); set source.x and source.y. Columns: "
                      f"{', '.join(columns)}.")
+
+
+def read_csv_table(
+    path: Path, encoding: str | None, delimiter: str | None, columns: Sequence[str] = ()
+) -> tuple[pd.DataFrame, str]:
+    """A CSV as text columns (empty cells as None) and the encoding used.
+
+    With `columns`, the file has no header line: the names go to the first columns in order,
+    any further column is called `column_<n>` (n counted from 1)."""
+    raw = path.read_bytes()
+    if encoding is None:
+        try:
+            text = raw.decode("utf-8-sig")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = raw.decode("cp1252", errors="replace"), "cp1252"
+    else:
+        text = raw.decode(encoding)
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                        header=None if columns else "infer")
+    if columns:
+        width = len(table.columns)
+        if len(columns) > width:
+            raise InputError(f"Source file {path}: source.columns names {len(columns)} columns "
+                             f"but the rows have {width} (delimiter {delimiter!r}).")
+        table.columns = list(columns) + [f"column_{n}" for n in range(len(columns) + 1, width + 1)]
+    return table.replace({"": None, "NA": None}), encoding
+
+
+def read_table(
+    path: Path,
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    columns: Sequence[str] = (),
+) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    """A table without geometry (`source.geometry: none`): its rows, with a null geometry each.
+
+    CSV files are read as text; any other format GDAL reads (.dbf, .gpkg, .xlsx, .ods…) through
+    pyogrio, ignoring whatever geometry it has."""
+    if not path.is_file():
+        raise InputNotFoundError(f"Source file {path}: no such file.")
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        table, used = read_csv_table(path, encoding, delimiter, columns)
+        info = LayerInfo(path, None, None, "CSV", used, "none", "no geometry (source.geometry)")
+    else:
+        try:
+            table = pyogrio.read_dataframe(path, layer=layer, encoding=encoding,
+                                           read_geometry=False)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise InputError(f"Source file {path}: not a readable table ({exc}).") from exc
+        info = LayerInfo(path, None, layer, "OGR", encoding, "none",
+                         "no geometry (source.geometry)")
+    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table),
+                                                           index=table.index), crs="EPSG:4326")
+    return frame, info
