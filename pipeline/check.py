@@ -40,8 +40,12 @@ def describe_run(profile: Profile) -> str:
         where = f"area {osm.area}" if osm.area else "the source bbox grown by match.distance"
         lines.append(f"OSM: would query Overpass at {osm.overpass_url} for {match} over {where}"
                      + (f" as of {osm.date}" if osm.date else ""))
-    lines.append(f"match: ref key {profile.match.ref or '(none)'}, within "
-                 f"{profile.match.distance:g} m; authoritative: "
+    if profile.source.geometry == "none":
+        area = profile.match.area or profile.osm.bounds or "the area the OSM data covers"
+        how = f"by street name within {area}"
+    else:
+        how = f"within {profile.match.distance:g} m"
+    lines.append(f"match: ref key {profile.match.ref or '(none)'}, {how}; authoritative: "
                  f"{', '.join(profile.match.authoritative) or 'none'}")
     outputs = ["changes.osc", "changes.osm", "review.geojson", "report.json", "map.html",
                "maproulette.geojsonl", "chunks/", "import-plan.md", "import-plan.wiki"]
