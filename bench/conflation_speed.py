@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         if scale == 1:
             ok = float(str(result["wall_s"])) <= 5.0 and float(str(result["peak_mb"])) <= 500
-    print("targets met (scale 1: ≤ 5 s, ≤ 500 MB)" if ok else "TARGETS MISSED (scale 1)")
+    if 1 in scales:  # the targets are set for scale 1 only
+        print("targets met (scale 1: ≤ 5 s, ≤ 500 MB)" if ok else "TARGETS MISSED (scale 1)")
     return 0 if ok else 1
 
 

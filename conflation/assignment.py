@@ -17,7 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
@@ -47,12 +46,17 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
     n_rows = len(rows)
     graph = csr_matrix((np.ones(len(source)), (row_of, n_rows + col_of)),
                        shape=(n_rows + len(cols),) * 2)
-    _, labels = connected_components(graph, directed=False)
+    n_groups, labels = connected_components(graph, directed=False)
     group_of = labels[row_of]
+    # Groups with one source feature or one OSM object (most of them) need no assignment.
+    single = (np.bincount(labels[:n_rows], minlength=n_groups) == 1) | (
+        np.bincount(labels[n_rows:], minlength=n_groups) == 1)
     order = np.argsort(group_of, kind="stable")
     bounds = np.flatnonzero(np.diff(group_of[order])) + 1
     for members in np.split(order, bounds):
-        for p in _best_in_group(row_of[members], col_of[members], score[members]):
+        picks = ([int(np.argmax(score[members]))] if single[group_of[members[0]]]
+                 else _best_in_group(row_of[members], col_of[members], score[members]))
+        for p in picks:
             result.chosen[int(source[members[p]])] = int(members[p])
     result.rivals = _doubts(source, osm, score, result.chosen, margin)
     return result
@@ -67,6 +71,8 @@ def _best_in_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> lis
     if len(r) == 1 or len(c) == 1:
         return [int(np.argmax(score))]
     if len(r) * len(c) <= 10_000:  # small group: a dense matrix, 0 where there is no pair
+        from scipy.optimize import linear_sum_assignment  # slow to import, often not needed
+
         dense = np.zeros((len(r), len(c)))
         dense[r_of, c_of] = score
         index = np.full((len(r), len(c)), -1)
@@ -87,39 +93,41 @@ def _best_in_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> lis
 
 def _doubts(source: np.ndarray, osm: np.ndarray, score: np.ndarray, chosen: dict[int, int],
             margin: float) -> dict[int, list[Rival]]:
+    # Plain Python numbers: the loops below look at every pair, numpy scalars would slow them.
+    src, obj, val = source.tolist(), osm.tolist(), score.tolist()
     by_source: dict[int, list[int]] = defaultdict(list)
     by_osm: dict[int, list[int]] = defaultdict(list)
-    for p, (s, o) in enumerate(zip(source.tolist(), osm.tolist(), strict=True)):
+    for p, (s, o) in enumerate(zip(src, obj, strict=True)):
         by_source[s].append(p)
         by_osm[o].append(p)
-    owner = {int(osm[p]): s for s, p in chosen.items()}
-    pair_of = {(int(source[p]), int(osm[p])): p for p in range(len(source))}
+    owner = {obj[p]: s for s, p in chosen.items()}
+    pair_of = {(s, o): p for p, (s, o) in enumerate(zip(src, obj, strict=True))}
 
     def value(s: int) -> float:
-        return float(score[chosen[s]]) if s in chosen else 0.0
+        return val[chosen[s]] if s in chosen else 0.0
 
     rivals: dict[int, list[Rival]] = defaultdict(list)
     for s, p in chosen.items():
-        o = int(osm[p])
+        o = obj[p]
         for q in by_source[s]:  # s takes another OSM object o2; its owner takes o, or nothing
-            o2 = int(osm[q])
+            o2 = obj[q]
             if q == p:
                 continue
             other = owner.get(o2)
             back = pair_of.get((other, o)) if other is not None else None
-            alt = float(score[q]) + (float(score[back]) if back is not None else 0.0)
-            loss = score[p] + (value(other) if other is not None else 0.0) - alt
+            alt = val[q] + (val[back] if back is not None else 0.0)
+            loss = val[p] + (value(other) if other is not None else 0.0) - alt
             if loss < margin:
-                rivals[s].append(Rival(q, "osm", float(loss)))
+                rivals[s].append(Rival(q, "osm", loss))
         for q in by_osm[o]:  # another source s2 takes o; s takes s2's object, or nothing
-            s2 = int(source[q])
+            s2 = src[q]
             if s2 == s:
                 continue
-            forth = pair_of.get((s, int(osm[chosen[s2]]))) if s2 in chosen else None
-            alt = float(score[q]) + (float(score[forth]) if forth is not None else 0.0)
-            loss = score[p] + value(s2) - alt
+            forth = pair_of.get((s, obj[chosen[s2]])) if s2 in chosen else None
+            alt = val[q] + (val[forth] if forth is not None else 0.0)
+            loss = val[p] + value(s2) - alt
             if loss < margin:
-                rivals[s].append(Rival(q, "source", float(loss)))
+                rivals[s].append(Rival(q, "source", loss))
                 if s2 not in chosen:
-                    rivals[s2].append(Rival(p, "source", float(loss)))
+                    rivals[s2].append(Rival(p, "source", loss))
     return dict(rivals)

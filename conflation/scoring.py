@@ -124,13 +124,21 @@ def tag_factor(a: Mapping[str, str], b: Mapping[str, str], weights: Weights) -> 
     return weights.tag_mixed if agree else weights.tag_conflict
 
 
-def _signature(tags: Mapping[str, str]) -> int:
-    return hash(tuple(tags.get(k) for k in MAIN_KEYS))
+def _signature(tags: Mapping[str, str]) -> tuple[str | None, ...]:
+    return tuple(map(tags.get, MAIN_KEYS))
 
 
 def _kinds(tags: Mapping[str, str]) -> bool:
     """Whether the tags say what the object is (building alone does not: a POI sits in one)."""
     return any(k in tags for k in MAIN_KEYS if k not in ("building", "vending"))
+
+
+def _named(tags: Sequence[Mapping[str, str]], positions: np.ndarray,
+           label_keys: Sequence[str]) -> np.ndarray:
+    """Whether the object at each position has a label; only objects in a pair are looked at."""
+    listed = positions.tolist()
+    named = {i: any(tags[i].get(k) for k in label_keys) for i in set(listed)}
+    return np.array([named[i] for i in listed], dtype=bool)
 
 
 def score_pairs(
@@ -143,9 +151,10 @@ def score_pairs(
     n = len(pairs)
     name = np.full(n, np.nan)
     tags = np.ones(n)
-    named_src = np.array([any(t.get(k) for k in label_keys) for t in source_tags], dtype=bool)
-    named_osm = np.array([any(t.get(k) for k in label_keys) for t in osm_tags], dtype=bool)
-    kinds: dict[tuple[int, int], float] = {}  # tag factor by (source, OSM) main-tag signature
+    named_src = _named(source_tags, pairs.source, label_keys)
+    named_osm = _named(osm_tags, pairs.osm, label_keys)
+    # tag factor by (source, OSM) main-tag signature
+    kinds: dict[tuple[tuple[str | None, ...], tuple[str | None, ...]], float] = {}
     src_sig = {s: _signature(source_tags[s]) for s in set(pairs.source.tolist())}
     osm_sig = {o: _signature(osm_tags[o]) for o in set(pairs.osm.tolist())}
     for p, (s, o) in enumerate(zip(pairs.source.tolist(), pairs.osm.tolist(), strict=True)):
@@ -159,7 +168,7 @@ def score_pairs(
     span = weights.name_full - weights.name_floor
     name_term = np.clip((np.nan_to_num(name, nan=0.0) - weights.name_floor) / span, 0.0, 1.0)
     both = ~np.isnan(name)
-    one = ~both & (named_src[pairs.source] | named_osm[pairs.osm])
+    one = ~both & (named_src | named_osm)
     score = np.where(both, weights.geo_named * pairs.geo + weights.name * name_term,
                      np.where(one, weights.one_named_base, weights.unnamed_base)
                      + weights.geo_unnamed * pairs.geo)

@@ -61,9 +61,8 @@ class ExportResult:
 def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
     """Objects that exist in the OSM input: candidates and the nodes of their ways."""
     known = {(e.type, e.id) for e in osm.elements}
-    known |= {("node", n) for n in osm.node_locations}
-    for element in osm.elements:
-        known |= {("node", n) for n in element.nodes}
+    known.update(("node", n) for n in osm.node_locations)
+    known.update(("node", n) for element in osm.elements for n in element.nodes)
     return known
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -48,7 +49,7 @@ class Area:
 def split_into_chunks(changes: ChangeSet, limit: int, areas: Sequence[Area] = ()) -> list[Chunk]:
     """Chunks of at most `limit` elements (a single decision larger than that stays whole)."""
     parts: list[tuple[str, list[ChangeGroup]]] = []
-    remaining = list(changes.groups)
+    remaining = _placed(changes.groups)
     for area in sorted(areas, key=lambda a: a.name):
         inside = _inside(remaining, area.geometry)
         chosen = [g for g, hit in zip(remaining, inside, strict=True) if hit]
@@ -59,38 +60,52 @@ def split_into_chunks(changes: ChangeSet, limit: int, areas: Sequence[Area] = ()
     return [Chunk(i, name, changes.subset(cell)) for i, (name, cell) in enumerate(parts, 1)]
 
 
-def _inside(groups: Sequence[ChangeGroup], polygon: BaseGeometry) -> list[bool]:
-    if not groups:
+@dataclass(frozen=True)
+class _Placed:
+    """A group with the point that places it (0, 0 without geometry), its size and tie-break,
+    computed once rather than at every level of the split."""
+
+    group: ChangeGroup
+    x: float
+    y: float
+    size: int
+    key: tuple[int, int]
+
+
+def _placed(groups: Sequence[ChangeGroup]) -> list[_Placed]:
+    geometries = np.array([g.geometry for g in groups] + [None], dtype=object)[:-1]
+    points = shapely.point_on_surface(geometries)  # representative_point(), all at once
+    empty = shapely.is_empty(geometries)
+    xs = np.where(empty, 0.0, shapely.get_x(points)).tolist()
+    ys = np.where(empty, 0.0, shapely.get_y(points)).tolist()
+    return [_Placed(g, x, y, len(g.objects), _stable_key(g))
+            for g, x, y in zip(groups, xs, ys, strict=True)]
+
+
+def _inside(placed: Sequence[_Placed], polygon: BaseGeometry) -> list[bool]:
+    if not placed:
         return []
-    x, y = _points(groups)
+    x, y = [p.x for p in placed], [p.y for p in placed]
     return [bool(v) for v in shapely.contains_xy(polygon, x, y)]
 
 
-def _points(groups: Sequence[ChangeGroup]) -> tuple[list[float], list[float]]:
-    points = [g.geometry.representative_point() if not g.geometry.is_empty else None
-              for g in groups]
-    return ([p.x if p else 0.0 for p in points], [p.y if p else 0.0 for p in points])
-
-
-def _kd_split(groups: list[ChangeGroup], limit: int) -> list[list[ChangeGroup]]:
-    total = sum(len(g.objects) for g in groups)
-    if not groups:
+def _kd_split(placed: list[_Placed], limit: int) -> list[list[ChangeGroup]]:
+    total = sum(p.size for p in placed)
+    if not placed:
         return []
-    if total <= limit or len(groups) == 1:
-        return [groups]
-    xs, ys = _points(groups)
+    if total <= limit or len(placed) == 1:
+        return [[p.group for p in placed]]
+    xs, ys = [p.x for p in placed], [p.y for p in placed]
     mean_lat = sum(ys) / len(ys)
     width = (max(xs) - min(xs)) * math.cos(math.radians(mean_lat))
     height = max(ys) - min(ys)
     along_x = width >= height
-    order = sorted(range(len(groups)), key=lambda i: ((xs[i], ys[i]) if along_x else
-                                                      (ys[i], xs[i]), _stable_key(groups[i])))
-    ordered = [groups[i] for i in order]
+    ordered = sorted(placed, key=lambda p: ((p.x, p.y) if along_x else (p.y, p.x), p.key))
     wanted = math.ceil(total / limit)
     target = total * (wanted // 2) / wanted  # whole chunks on the first side
     cut, running = 0, 0
-    while cut < len(ordered) - 1 and running + len(ordered[cut].objects) <= target:
-        running += len(ordered[cut].objects)
+    while cut < len(ordered) - 1 and running + ordered[cut].size <= target:
+        running += ordered[cut].size
         cut += 1
     cut = max(cut, 1)
     return _kd_split(ordered[:cut], limit) + _kd_split(ordered[cut:], limit)

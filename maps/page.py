@@ -29,7 +29,11 @@ MAP_ID = "sig2osm"  # fixed Folium ids: the same input gives the same page, byte
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or open a tag."""
-    text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:  # the common case, without copying the data: every number is finite, keys are text
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False)
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                           ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escaped)
@@ -92,12 +96,16 @@ def render_page(page: Page) -> str:
     fmap.default_css = []
     figure = fmap.get_root()
     assert isinstance(figure, Figure)
-    figure.header.add_child(Element(
-        f'<meta charset="utf-8">\n<title>{html.escape(page.title)}</title>\n'
-        f"{style_tag()}\n{script_tag()}"), name="sig2osm_assets")
-    figure.html.add_child(Element(
-        f'{page.header_html}\n<script type="application/json" id="{DATA_ID}">'
-        f"{script_json(page.data)}</script>"), name="sig2osm_header")
+    # Our text goes in after rendering, through slots: Jinja would compile megabytes of data
+    # and scripts as a template (slow) and read "{{" in a tag value as template code.
+    slots = {
+        "<!--sig2osm:assets-->": (f'<meta charset="utf-8">\n<title>{html.escape(page.title)}'
+                                  f"</title>\n{style_tag()}\n{script_tag()}"),
+        "<!--sig2osm:header-->": (f'{page.header_html}\n<script type="application/json" '
+                                  f'id="{DATA_ID}">{script_json(page.data)}</script>'),
+    }
+    figure.header.add_child(Element("<!--sig2osm:assets-->"), name="sig2osm_assets")
+    figure.html.add_child(Element("<!--sig2osm:header-->"), name="sig2osm_header")
     config = {**page.config, "data_id": DATA_ID, "locale": page.locale}
     _Launch(page.kind, config).add_to(fmap)
     if page.tiles:
@@ -106,6 +114,10 @@ def render_page(page: Page) -> str:
         tiles._id = MAP_ID
         tiles.add_to(fmap)
     text: str = figure.render()
+    for slot, content in slots.items():
+        before, found, after = text.partition(slot)
+        assert found, slot
+        text = before + content + after
     lang = html.escape(page.locale, quote=True)
     return text.replace("<html>", f'<html lang="{lang}">', 1).replace(
         "<body>", '<body class="s2o">', 1)

@@ -7,10 +7,12 @@ error (a bug: please report it with the `-v` output).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -49,7 +51,26 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     logging.getLogger("pyogrio").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command groups that live in their own modules (PDF maps) are imported when used:
+    their dependencies cost more start-up time than a whole small run."""
+
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {"pdf": ("pipeline.pdf.cli", "pdf")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, name = self.lazy[cmd_name]
+            try:
+                self.add_command(getattr(importlib.import_module(module), name))
+            except ImportError:
+                return None
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sig2osm")
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
 @click.option("-q", "--quiet", count=True, help="Less log output (-q warnings, -qq errors).")
@@ -141,18 +162,6 @@ def check(profile: Path) -> None:
     from pipeline.check import describe_run
 
     click.echo(describe_run(load_profile(profile)))
-
-
-def _register_optional_commands() -> None:
-    """Command groups that live in their own modules (PDF maps, council maps)."""
-    try:
-        from pipeline.pdf.cli import pdf
-    except ImportError:
-        return
-    cli.add_command(pdf)
-
-
-_register_optional_commands()
 
 
 def _paragraph(text: str) -> str:

@@ -114,7 +114,10 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     frame = frame.to_crs(WGS84)
     _check_lonlat_range(frame, info)
     rows = _rows(frame, src.id)
-    features = [_feature(row, profile) for row in progress(rows, "ingest", len(rows), " features")]
+    valid = shapely.is_valid(frame.geometry.values).tolist()  # at once, not per feature
+    features = [_feature(row, profile, ok)
+                for row, ok in progress(zip(rows, valid, strict=True), "ingest", len(rows),
+                                        " features")]
     usable = [f.geometry for f in features if f.geometry is not None]
     area = profile.match.area or profile.osm.bounds
     if not usable and area:
@@ -179,9 +182,10 @@ def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo) -> None:
             "for Lambert-93, EPSG:3942–3950 for the CC zones).")
 
 
-def _feature(row: tuple[str, BaseGeometry | None, dict], profile: Profile) -> SourceFeature:
+def _feature(row: tuple[str, BaseGeometry | None, dict], profile: Profile,
+             valid: bool | None = None) -> SourceFeature:
     source_id, geom, attributes = row
-    geometry, geometry_problem = _repair(geom)
+    geometry, geometry_problem = _repair(geom, valid)
     if profile.source.geometry == "none":
         geometry, geometry_problem = None, None  # matched by name (conflation.attributes)
     tags, tag_problem = render_tags(profile.tags, profile.values, attributes)
@@ -189,10 +193,11 @@ def _feature(row: tuple[str, BaseGeometry | None, dict], profile: Profile) -> So
     return SourceFeature(source_id, geometry, tags, attributes, reason)
 
 
-def _repair(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, str | None]:
+def _repair(geom: BaseGeometry | None,
+            valid: bool | None = None) -> tuple[BaseGeometry | None, str | None]:
     if geom is None or geom.is_empty:
         return None, "empty geometry"
-    if not shapely.is_valid(geom):
+    if not (shapely.is_valid(geom) if valid is None else valid):
         fixed = shapely.make_valid(geom)
         polygonal = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type.endswith("Polygon")]
         if geom.geom_type.endswith("Polygon") and polygonal:

@@ -12,10 +12,12 @@ import bz2
 import gzip
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import osmium
 import osmium.filter
 import shapely
@@ -23,6 +25,7 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
+from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
 from pipeline.osm_model import OsmData, OsmElement
 from pipeline.progress import progress
 
@@ -139,30 +142,75 @@ def _osmium_elements(
     path: Path, match: Mapping[str, Any], ref_key: str | None
 ) -> Iterable[OsmElement]:
     keys = sorted(set(match) | ({ref_key} if ref_key else set()))
+    with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
+        nodes = Path(tmp) / "nodes.opl"
+        writer = opl_writer(nodes)
+        # Nodes, most of the candidates, leave the C++ chain as OPL text (read below, much
+        # faster than pyosmium's objects); ways, relations and assembled areas reach Python.
+        processor = (
+            osmium.FileProcessor(str(path))
+            .with_locations()
+            .with_areas(osmium.filter.KeyFilter(*keys))
+            .with_filter(osmium.filter.KeyFilter(*keys))
+            .with_filter(writer)
+            .with_filter(osmium.filter.EntityFilter(
+                osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA))
+        )
+        try:
+            try:
+                yield from _ways_and_areas(processor, path, match, ref_key)
+            finally:
+                writer.close()
+            yield from _candidate_nodes(nodes, path, match, ref_key)
+        except RuntimeError as exc:
+            raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}); the file "
+                               "is damaged or not OSM data.") from exc
+
+
+def _ways_and_areas(processor: Any, path: Path, match: Mapping[str, Any], ref_key: str | None
+                    ) -> Iterator[OsmElement]:
     wkb = osmium.geom.WKBFactory()
     members: dict[int, tuple[tuple[str, int, str], ...]] = {}
-    processor = (
-        osmium.FileProcessor(str(path))
-        .with_locations()
-        .with_areas(osmium.filter.KeyFilter(*keys))
-        .with_filter(osmium.filter.KeyFilter(*keys))
-    )
-    try:
-        obj: Any
-        for obj in progress(processor, f"reading {path.name}", unit=" objects"):
-            tags = {t.k: t.v for t in obj.tags}
-            if not is_candidate(tags, match, ref_key):
-                continue
-            if obj.is_relation():
-                # Relations come before their assembled areas; keep members for the writers.
-                members[obj.id] = tuple((_TYPE_NAMES[m.type], m.ref, m.role) for m in obj.members)
-                continue
-            element = _from_osmium(obj, tags, wkb, members)
-            if element is not None:
-                yield element
-    except RuntimeError as exc:
-        raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}); the file is "
-                           "damaged or not OSM data.") from exc
+    obj: Any
+    for obj in progress(processor, f"reading {path.name}", unit=" objects"):
+        tags = {t.k: t.v for t in obj.tags}
+        if not is_candidate(tags, match, ref_key):
+            continue
+        if obj.is_relation():
+            # Relations come before their assembled areas; keep members for the writers.
+            members[obj.id] = tuple((_TYPE_NAMES[m.type], m.ref, m.role) for m in obj.members)
+            continue
+        element = _from_osmium(obj, tags, wkb, members)
+        if element is not None:
+            yield element
+
+
+def _candidate_nodes(opl: Path, source: Path, match: Mapping[str, Any], ref_key: str | None
+                     ) -> list[OsmElement]:
+    """The nodes of an OPL file that are candidates and have a valid location; nodes whose
+    tags OPL cannot render exactly are read again from `source`."""
+    elements: list[OsmElement] = []
+    unsure: list[tuple[int, int, float, float]] = []
+    for block in read_node_blocks(opl):
+        tags = {text: parse_tags(text) for text in set(block.tags)}
+        wanted = {text for text, parsed in tags.items()
+                  if ambiguous(text) or is_candidate(parsed, match, ref_key)}
+        lon, lat = np.array(block.lons), np.array(block.lats)
+        valid = (lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)  # False for NaN
+        rows = [i for i in np.flatnonzero(valid).tolist() if block.tags[i] in wanted]
+        points = shapely.points(lon[rows], lat[rows]).tolist()
+        for i, point in zip(rows, points, strict=True):
+            if ambiguous(block.tags[i]):
+                unsure.append((block.ids[i], block.versions[i], block.lons[i], block.lats[i]))
+            else:
+                elements.append(OsmElement("node", block.ids[i], block.versions[i],
+                                           dict(tags[block.tags[i]]), point))
+    exact = exact_objects(source, [("node", n[0]) for n in unsure])
+    for ident, version, x, y in unsure:
+        node_tags = exact[("node", ident)][0]
+        if is_candidate(node_tags, match, ref_key):
+            elements.append(OsmElement("node", ident, version, node_tags, Point(x, y)))
+    return elements
 
 
 _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
@@ -171,10 +219,6 @@ _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
 def _from_osmium(
     obj: Any, tags: dict[str, str], wkb: Any, members: Mapping[int, tuple[tuple[str, int, str], ...]]
 ) -> OsmElement | None:
-    if obj.is_node():
-        if not obj.location.valid():
-            return None
-        return OsmElement("node", obj.id, obj.version, tags, Point(obj.location.lon, obj.location.lat))
     if obj.is_way():
         refs = tuple(n.ref for n in obj.nodes)
         try:
@@ -452,7 +496,6 @@ def _merged_answers(files: Sequence[Path], match: Mapping[str, Any], ref_key: st
 
 def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Mapping[str, Any],
                      ref_key: str | None, bounds: Sequence[float] | None) -> OsmData:
-    import tempfile
 
     covers = [_read_header_box(f) for f in files]
     with tempfile.TemporaryDirectory(prefix="sig2osm-merge-") as tmp:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import shapely
@@ -29,7 +30,7 @@ class OsmElement:
     nodes: tuple[int, ...] = ()  # way node ids, needed to write a modified way back
     members: tuple[tuple[str, int, str], ...] = ()  # relation members (type, ref, role)
 
-    @property
+    @cached_property  # asked for hundreds of thousands of times by the conflation
     def key(self) -> str:
         """`node/123`, `way/4`, `relation/5`: the id form used in review files and URLs."""
         return f"{self.type}/{self.id}"
@@ -77,24 +78,52 @@ class OsmData:
     node_locations: Mapping[int, tuple[float, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON form for the stage cache: one column per field and the geometries as WKB
+        (exact, and written and read with one vectorised call instead of one per element)."""
+        elements = self.elements
         return {
             "coverage": mapping(self.coverage) if self.coverage is not None else None,
             "coverage_origin": self.coverage_origin,
             "meta": dict(self.meta),
-            "elements": [e.to_json() for e in self.elements],
+            "columns": {
+                "type": [e.type for e in elements],
+                "id": [e.id for e in elements],
+                "version": [e.version for e in elements],
+                "tags": [dict(e.tags) for e in elements],
+                "wkb": shapely.to_wkb([e.geometry for e in elements], hex=True).tolist(),
+                "nodes": {str(i): list(e.nodes) for i, e in enumerate(elements) if e.nodes},
+                "members": {str(i): [list(m) for m in e.members]
+                            for i, e in enumerate(elements) if e.members},
+            },
             "node_locations": {str(k): list(v) for k, v in self.node_locations.items()},
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OsmData:
+        """Reads `to_json`, and the earlier form with one GeoJSON object per element."""
         coverage = data.get("coverage")
+        columns = data.get("columns")
+        elements = (_elements_from_columns(columns) if columns is not None
+                    else tuple(OsmElement.from_json(e) for e in data["elements"]))
         return cls(
-            elements=tuple(OsmElement.from_json(e) for e in data["elements"]),
+            elements=elements,
             coverage=shape(coverage) if coverage else None,
             coverage_origin=data.get("coverage_origin", ""),
             meta=dict(data.get("meta", {})),
             node_locations={int(k): (v[0], v[1]) for k, v in data.get("node_locations", {}).items()},
         )
+
+
+def _elements_from_columns(columns: Mapping[str, Any]) -> tuple[OsmElement, ...]:
+    geometries = shapely.from_wkb(columns["wkb"]).tolist() if columns["wkb"] else []
+    nodes, members = columns.get("nodes", {}), columns.get("members", {})
+    return tuple(
+        OsmElement(kind, int(ident), int(version), dict(tags), geometry,
+                   tuple(nodes.get(str(i), ())),
+                   tuple((m[0], int(m[1]), m[2]) for m in members.get(str(i), ())))
+        for i, (kind, ident, version, tags, geometry) in enumerate(zip(
+            columns["type"], columns["id"], columns["version"], columns["tags"], geometries,
+            strict=True)))
 
 
 def bounds_polygon(bounds: tuple[float, float, float, float] | list[float]) -> BaseGeometry:

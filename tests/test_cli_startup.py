@@ -1,0 +1,24 @@
+"""Start-up: the PDF command group is imported only when it is used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import main
+
+
+def test_importing_the_cli_leaves_the_pdf_tools_alone() -> None:
+    code = "import sys, pipeline.cli; print(sorted(m for m in sys.modules if 'pdf' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_pdf_group_is_listed_and_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "pdf       Layers from PDF maps" in capsys.readouterr().out
+    assert main(["pdf", "--help"]) == 0
+    assert "extract" in capsys.readouterr().out
