@@ -53,13 +53,30 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
         np.bincount(labels[n_rows:], minlength=n_groups) == 1)
     order = np.argsort(group_of, kind="stable")
     bounds = np.flatnonzero(np.diff(group_of[order])) + 1
-    for members in np.split(order, bounds):
-        picks = ([int(np.argmax(score[members]))] if single[group_of[members[0]]]
-                 else _best_in_group(row_of[members], col_of[members], score[members]))
-        for p in picks:
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(order)]])
+    best = _first_best(score[order], starts)
+    single_run = single[group_of[order[starts]]].tolist()
+    pair_list, source_list = order.tolist(), source.tolist()
+    # Groups in label order, as the chosen pairs' order decides the order of doubts.
+    for g, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if single_run[g]:
+            pair = pair_list[best[g]]
+            result.chosen[source_list[pair]] = pair
+            continue
+        members = order[start:end]
+        for p in _best_in_group(row_of[members], col_of[members], score[members]):
             result.chosen[int(source[members[p]])] = int(members[p])
     result.rivals = _doubts(source, osm, score, result.chosen, margin)
     return result
+
+
+def _first_best(score: np.ndarray, starts: np.ndarray) -> list[int]:
+    """For runs of `score` beginning at `starts`, the position of each run's first highest
+    score (what `np.argmax` gives run by run, without a numpy call per run)."""
+    top = np.maximum.reduceat(score, starts)
+    lengths = np.diff(np.concatenate([starts, [len(score)]]))
+    at_top = np.flatnonzero(score == np.repeat(top, lengths))
+    return at_top[np.searchsorted(at_top, starts)].tolist()
 
 
 def _best_in_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> list[int]:

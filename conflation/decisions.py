@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -85,14 +87,17 @@ class Decision:
         first = [(self.osm, self.tags)] if self.osm else []
         return first + list(zip(self.extra_osm, self.extra_tags, strict=True))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, geometry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`geometry`: the geometry's GeoJSON when already known (see `geometries_json`)."""
         merge = self.merge
+        if geometry is None and self.geometry is not None:
+            geometry = mapping(self.geometry)
         return {
             "source_id": self.source_id,
             "decision": self.decision,
             "reason": self.reason,
             "tags": self.tags,
-            "geometry": mapping(self.geometry) if self.geometry is not None else None,
+            "geometry": geometry,
             "osm": self.osm.to_json() if self.osm else None,
             "distance_m": self.distance_m,
             "merge": None if merge is None else {
@@ -131,6 +136,27 @@ class Decision:
             extra_osm=tuple(OsmElement.from_json(e) for e in data.get("extra_osm", ())),
             extra_tags=tuple(dict(t) for t in data.get("extra_tags", ())),
         )
+
+
+def geometries_json(geometries: Sequence[BaseGeometry | None]) -> list[dict[str, Any] | None]:
+    """`mapping()` of each geometry (None stays None); the plain 2D points, nearly all of a
+    run, in one vectorised call rather than a few shapely calls each."""
+    array = np.empty(len(geometries), dtype=object)
+    array[:] = list(geometries)
+    plain = ((shapely.get_type_id(array) == 0) & ~shapely.has_z(array)
+             & ~shapely.is_empty(array))
+    xs = dict(zip(np.flatnonzero(plain).tolist(), zip(shapely.get_x(array[plain]).tolist(),
+                                                      shapely.get_y(array[plain]).tolist(),
+                                                      strict=True), strict=True))
+    return [None if g is None else
+            {"type": "Point", "coordinates": xs[i]} if i in xs else mapping(g)
+            for i, g in enumerate(geometries)]
+
+
+def decisions_json(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+    """`[d.to_json() for d in decisions]`, faster."""
+    geometries = geometries_json([d.geometry for d in decisions])
+    return [d.to_json(g) for d, g in zip(decisions, geometries, strict=True)]
 
 
 def count_decisions(decisions: Iterable[Decision]) -> dict[str, int]:

@@ -218,8 +218,9 @@ def _by_score(run: _Run, pending: list[int], free: list[OsmElement]) -> None:
                         settings.review_margin)
     outcome = _Outcome(run, pending, free, pairs, scored, eligible, assignment)
     by_source: dict[int, list[int]] = defaultdict(list)
+    source_of = outcome.source_of
     for p in np.argsort(-scored.score, kind="stable").tolist():
-        by_source[int(pairs.source[p])].append(p)
+        by_source[source_of[p]].append(p)
     for s, i in enumerate(pending):
         run.decisions[i] = outcome.decide(s, by_source.get(s, []))
 
@@ -247,12 +248,24 @@ class _Outcome:
     scored: Scored
     eligible: np.ndarray
     assignment: Assignment
+    # The arrays above as Python lists: reading numpy arrays one element at a time is slow.
+    source_of: list[int] = field(init=False)
+    osm_of: list[int] = field(init=False)
+    distance: list[float] = field(init=False)
+    score: list[float] = field(init=False)
+    owners: dict[int, int] | None = field(init=False, default=None)  # OSM pos -> source pos
+
+    def __post_init__(self) -> None:
+        self.source_of = self.pairs.source.tolist()
+        self.osm_of = self.pairs.osm.tolist()
+        self.distance = self.pairs.distance.tolist()
+        self.score = self.scored.score.tolist()
 
     def decide(self, s: int, ranked: list[int]) -> Decision:
         run, i = self.run, self.pending[s]
         feature = run.sources[i]
-        candidates = tuple(Candidate(self.free[int(self.pairs.osm[p])].key,
-                                     float(self.pairs.distance[p]), float(self.scored.score[p]))
+        free, osm_of, distance, score = self.free, self.osm_of, self.distance, self.score
+        candidates = tuple(Candidate(free[osm_of[p]].key, distance[p], score[p])
                            for p in ranked[:5])
         rivals = self.assignment.rivals.get(s, [])
         chosen = self.assignment.chosen.get(s)
@@ -268,10 +281,10 @@ class _Outcome:
 
     def _assigned(self, s: int, p: int, candidates: tuple[Candidate, ...]) -> Decision:
         run, i = self.run, self.pending[s]
-        element = self.free[int(self.pairs.osm[p])]
-        score = float(self.scored.score[p])
+        element = self.free[self.osm_of[p]]
+        score = self.score[p]
         matched = _matched(run, i, element, f"score {score:.2f}: {self._text(p)}", candidates,
-                           float(self.pairs.distance[p]))
+                           self.distance[p])
         rivals = self.assignment.rivals.get(s, [])
         if rivals:
             q = int(self.eligible[rivals[0].pair])
@@ -314,9 +327,9 @@ class _Outcome:
 
     def _text(self, p: int) -> str:
         """'node/1 at 4.2 m, name 'X' vs 'Y' (0.93)' in plain words."""
-        element = self.free[int(self.pairs.osm[p])]
-        feature = self.run.sources[self.pending[int(self.pairs.source[p])]]
-        text = f"{element.key} at {self.pairs.distance[p]:.1f} m"
+        element = self.free[self.osm_of[p]]
+        feature = self.run.sources[self.pending[self.source_of[p]]]
+        text = f"{element.key} at {self.distance[p]:.1f} m"
         sim = float(self.scored.name[p])
         keys = self.run.settings.label_keys
         if not math.isnan(sim):
@@ -332,11 +345,12 @@ class _Outcome:
         return self.run.sources[self.pending[int(self.pairs.source[p])]].source_id
 
     def _owner_of(self, p: int) -> str:
-        o = int(self.pairs.osm[p])
-        for s, q in self.assignment.chosen.items():
-            if int(self.pairs.osm[self.eligible[q]]) == o:
-                return self.run.sources[self.pending[s]].source_id
-        return "another"
+        if self.owners is None:  # the first source, in assignment order, holding each object
+            self.owners = {}
+            for s, q in self.assignment.chosen.items():
+                self.owners.setdefault(self.osm_of[int(self.eligible[q])], s)
+        owner = self.owners.get(self.osm_of[p])
+        return "another" if owner is None else self.run.sources[self.pending[owner]].source_id
 
     def _score_of_rival(self, s: int, p: int) -> float:
         o = int(self.pairs.osm[p])

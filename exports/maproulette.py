@@ -15,7 +15,7 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from conflation.decisions import CREATE
+from conflation.decisions import CREATE, geometries_json
 from exports.osmchange import ChangeGroup, ChangeSet, osmchange_xml
 from exports.review import OSM_BROWSE, tag_diffs
 from pipeline.profile import Profile
@@ -33,8 +33,10 @@ def default_instructions(profile: Profile) -> str:
             "challenge's changeset comment, then mark the task.")
 
 
-def task_line(group: ChangeGroup, instructions: str) -> str:
-    """One task: RS, the FeatureCollection as compact JSON, newline."""
+def task_line(group: ChangeGroup, instructions: str,
+              geometry: dict[str, Any] | None = None) -> str:
+    """One task: RS, the FeatureCollection as compact JSON, newline; `geometry`: the group's
+    geometry as GeoJSON, when already known."""
     osc = osmchange_xml(ChangeSet([group]))
     decision = group.decision
     osm_key = f"{group.main.type}/{group.main.id}" if group.action != CREATE else None
@@ -51,7 +53,8 @@ def task_line(group: ChangeGroup, instructions: str) -> str:
     }
     collection = {
         "type": "FeatureCollection",
-        "features": [{"type": "Feature", "geometry": mapping(group.geometry),
+        "features": [{"type": "Feature",
+                      "geometry": mapping(group.geometry) if geometry is None else geometry,
                       "properties": properties}],
         "cooperativeWork": {
             "meta": COOPERATIVE_META,
@@ -65,7 +68,9 @@ def task_line(group: ChangeGroup, instructions: str) -> str:
 
 def maproulette_geojsonl(changes: ChangeSet, instructions: str) -> str:
     """Every create and modify of `changes` as one task, in decision order."""
-    return "".join(task_line(group, instructions) for group in changes.groups)
+    geometries = geometries_json([group.geometry for group in changes.groups])
+    return "".join(task_line(group, instructions, geometry)
+                   for group, geometry in zip(changes.groups, geometries, strict=True))
 
 
 def challenge_json(profile: Profile, tags: Mapping[str, str], instructions: str,

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
 import osmium
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
@@ -95,11 +96,13 @@ class ChangeSet:
 
     def bbox(self) -> tuple[float, float, float, float] | None:
         """[west, south, east, north] of every group's geometry."""
-        boxes = [g.geometry.bounds for g in self.groups if not g.geometry.is_empty]
-        if not boxes:
+        geometries = np.empty(len(self.groups), dtype=object)
+        geometries[:] = [g.geometry for g in self.groups]
+        boxes = shapely.bounds(geometries[~shapely.is_empty(geometries)])  # one call, not one each
+        if not len(boxes):
             return None
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                max(b[2] for b in boxes), max(b[3] for b in boxes))
+        return (float(boxes[:, 0].min()), float(boxes[:, 1].min()),
+                float(boxes[:, 2].max()), float(boxes[:, 3].max()))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Objects per action and type, e.g. {"create": {"node": 3, "way": 0, …}, …}."""
@@ -259,9 +262,10 @@ def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]]
     if obj.version is not None:
         head += f' version="{obj.version}"'
     if obj.type == "node":
-        head += "".join(f' {name}="{value:.7f}"' for name, value in (("lat", obj.lat),
-                                                                     ("lon", obj.lon))
-                        if value is not None)
+        if obj.lat is not None:
+            head += f' lat="{obj.lat:.7f}"'
+        if obj.lon is not None:
+            head += f' lon="{obj.lon:.7f}"'
     inner = indent + "  "
     children = [f'{inner}<nd ref="{ref}"/>' for ref in obj.nodes]
     children += [f"{inner}<member {_attrs([('type', t), ('ref', r), ('role', role)])}/>"

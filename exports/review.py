@@ -7,7 +7,7 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from conflation.decisions import Decision
+from conflation.decisions import Decision, geometries_json
 from exports.jsontext import dumps_indented
 
 OSM_BROWSE = "https://www.openstreetmap.org/"
@@ -28,7 +28,8 @@ def tag_diffs(decision: Decision) -> dict[str, Any]:
     }
 
 
-def review_feature(decision: Decision) -> dict[str, Any]:
+def review_feature(decision: Decision, geometry: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`geometry`: the decision's geometry as GeoJSON, when already known."""
     properties: dict[str, Any] = {
         "source_id": decision.source_id,
         "decision": decision.decision,
@@ -46,11 +47,13 @@ def review_feature(decision: Decision) -> dict[str, Any]:
         properties["proposed"] = decision.proposed
     if decision.extra_osm:  # several OSM objects (the ways of a street): osm_id is the first
         properties["osm_ids"] = decision.osm_keys
-    geometry = mapping(decision.geometry) if decision.geometry is not None else None
+    if geometry is None and decision.geometry is not None:
+        geometry = mapping(decision.geometry)
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 
 def review_geojson(decisions: Sequence[Decision]) -> str:
     collection = {"type": "FeatureCollection",
-                  "features": [review_feature(d) for d in decisions]}
+                  "features": [review_feature(d, g) for d, g in zip(
+                      decisions, geometries_json([d.geometry for d in decisions]), strict=True)]}
     return dumps_indented(collection, indent=1) + "\n"  # json.dumps(…, indent=1), faster

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conflation.decisions import Decision, count_decisions
+from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, conflate
 from exports.atomic import write_all_atomic, write_atomic
@@ -212,7 +212,7 @@ def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Deci
     counts = count_decisions(decisions)
     _check_reconciles(counts, layer)
     write_atomic(ctx.work / "conflate.json",
-                 json.dumps([d.to_json() for d in decisions], ensure_ascii=False))
+                 json.dumps(decisions_json(decisions), ensure_ascii=False))
     log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in counts.items()))
     _timed(ctx, "conflate", started)
     return decisions
