@@ -98,6 +98,9 @@ def conflate(
     free = [e for e in osm.elements
             if e.key not in run.taken and not (ref_key and ref_key in e.tags)]
     _by_score(run, pending, free)
+    held = [e for e in osm.elements
+            if e.key in run.taken or (ref_key and ref_key in e.tags)]
+    _doubt_creates_beside_held(run, pending, held)
     return _finish(run, osm)
 
 
@@ -223,6 +226,37 @@ def _by_score(run: _Run, pending: list[int], free: list[OsmElement]) -> None:
         by_source[source_of[p]].append(p)
     for s, i in enumerate(pending):
         run.decisions[i] = outcome.decide(s, by_source.get(s, []))
+
+
+def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElement]) -> None:
+    """A create that fits an object another feature already holds (by ref or a reviewer's match)
+    goes to review, as it did on the run that matched that object: new object or duplicate?
+    Without this, applying a run's changes and running again would turn its doubts into creates.
+    """
+    creates = [i for i in pending if run.decisions[i].decision == CREATE]
+    if not creates or not held:
+        return
+    settings = run.settings
+    src_tags = [run.sources[i].tags for i in creates]
+    osm_geoms = np.array([run.osm_metric[e.key] for e in held] + [None], dtype=object)[:-1]
+    radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
+                                        settings.radii)
+    src_geoms = np.array([run.metric[i] for i in creates] + [None], dtype=object)[:-1]
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of)
+    scored = score_pairs(pairs, src_tags, [e.tags for e in held], settings.label_keys)
+    best: dict[int, int] = {}
+    for p in np.argsort(-scored.score, kind="stable").tolist():
+        best.setdefault(int(pairs.source[p]), p)
+    for s, p in best.items():
+        score = float(scored.score[p])
+        if score < settings.match_threshold:
+            continue
+        i, element = creates[s], held[int(pairs.osm[p])]
+        owner = element.tags.get(settings.ref_key or "", "") or "another source feature"
+        run.decisions[i] = replace(
+            run.decisions[i], decision=REVIEW, proposed=CREATE,
+            reason=f"{element.key} at {float(pairs.distance[p]):.1f} m fits (score {score:.2f}) "
+                   f"but already belongs to source feature {owner}: new object or duplicate?")
 
 
 def _without_rejected(run: _Run, pairs: Pairs, pending: list[int],

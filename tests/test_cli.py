@@ -177,3 +177,47 @@ def test_failed_run_leaves_earlier_outputs_intact(tmp_path: Path, data: Path) ->
     assert main(["-q", "run", str(bad), "--out", str(out)]) != 0
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
     assert after == before
+
+
+# --- invariant 5 on the real examples: run, apply changes.osc, run again → nothing to do -------
+
+
+def _state_as_overpass_json(state: dict, path: Path) -> None:
+    """The applied OSM state as a recorded Overpass answer (the examples change nodes only)."""
+    assert {kind for kind, _ in state} <= {"node"}
+    elements = [{"type": "node", "id": o.id, "lat": o.lat, "lon": o.lon,
+                 "version": o.version or 1, "tags": o.tags} for o in state.values()]
+    answer = {"version": 0.6, "osm3s": {"timestamp_osm_base": "2019-02-06T09:03:02Z"},
+              "elements": elements}
+    path.write_text(json.dumps(answer), encoding="utf-8")
+
+
+def test_grenoble_applied_then_run_again_gives_no_create_and_no_modify(
+        grenoble_run: Path, data: Path, tmp_path: Path) -> None:
+    from exports.apply import apply_changes, read_state
+
+    osm_input = data / "grenoble-horodateurs/INPUT/osm-raw-data.json"
+    after = apply_changes(read_state(osm_input), [grenoble_run / "changes.osc"])
+    _state_as_overpass_json(after, tmp_path / "after.json")
+    text = GRENOBLE.read_text(encoding="utf-8").replace("../../../shared/data", str(data))
+    text = text.replace(str(osm_input), str(tmp_path / "after.json"))
+    (tmp_path / "again.yml").write_text(text, encoding="utf-8")
+    assert main(["-q", "run", str(tmp_path / "again.yml"), "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out/grenoble-parking-meters/report.json").read_text())
+    assert report["counts"]["create"] == 0 and report["counts"]["modify"] == 0
+    assert report["counts"]["unchanged"] == 849  # the 842 created and the 7 modified
+    assert report["counts"]["review"] == 2  # the two doubtful meters stay doubtful
+
+
+def test_bondy_applied_as_a_diff_then_run_again_gives_nothing_to_do(
+        tmp_path: Path, data: Path) -> None:
+    first = profile_copy(tmp_path, data)
+    assert main(["-q", "run", str(first), "--out", str(tmp_path / "one")]) == 0
+    osc = tmp_path / "one/bondy-parking-meters/changes.osc"
+    text = first.read_text(encoding="utf-8").replace(
+        "  file: ", f"  diff: {osc}\n  file: ")
+    (tmp_path / "again.yml").write_text(text, encoding="utf-8")
+    assert main(["-q", "run", str(tmp_path / "again.yml"), "--out", str(tmp_path / "two")]) == 0
+    report = json.loads((tmp_path / "two/bondy-parking-meters/report.json").read_text())
+    assert report["counts"]["create"] == 0 and report["counts"]["modify"] == 0
+    assert report["counts"]["unchanged"] == 3

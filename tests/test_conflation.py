@@ -141,7 +141,11 @@ def test_ref_is_decisive_and_never_given_to_another_feature() -> None:
     decisions = conflate(sources, data, CRS, MatchSettings(ref_key=ref))
     found = by_id(decisions)
     assert (found["A"].decision, found["A"].osm_key) == ("unchanged", "node/1")
-    assert found["B"].decision == "create"  # node/1 at 1 m belongs to A
+    # node/1 at 1 m belongs to A: never given to B, but creating B beside it could be a
+    # duplicate, so a person decides (as on the run that first matched node/1).
+    assert (found["B"].decision, found["B"].proposed, found["B"].osm_key) == (
+        "review", "create", None)
+    assert "node/1" in found["B"].reason and "belongs to source feature A" in found["B"].reason
     missing = [d for d in decisions if d.decision == "missing"]
     assert [d.osm_key for d in missing] == ["node/2"]
 
