@@ -82,11 +82,6 @@ class Decision:
         """Every OSM object the decision touches: `osm` first, then `extra_osm`."""
         return [e.key for e in ((self.osm,) if self.osm else ()) + self.extra_osm]
 
-    def touched(self) -> list[tuple[OsmElement, dict[str, str]]]:
-        """Each OSM object with its proposed final tags: `osm` first, then `extra_osm`."""
-        first = [(self.osm, self.tags)] if self.osm else []
-        return first + list(zip(self.extra_osm, self.extra_tags, strict=True))
-
     def to_json(self, geometry: dict[str, Any] | None = None) -> dict[str, Any]:
         """`geometry`: the geometry's GeoJSON when already known (see `geometries_json`)."""
         merge = self.merge

@@ -411,6 +411,6 @@ def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | No
                 raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
 
 
-__all__ = ["CREATE", "MODIFY", "ChangeGroup", "ChangeSet", "OsmObject", "build_changes",
+__all__ = ["ChangeGroup", "ChangeSet", "OsmObject", "build_changes",
            "check_references", "josm_xml", "osmchange_xml", "read_objects",
            "validate_with_osmium"]

@@ -23,8 +23,6 @@ DECISION_COLOURS = {
     "unchanged": "#7f7f7f",
     "skip": "#9467bd",
 }
-# Kept for callers of the first version; the notice itself is now localised.
-OSM_ATTRIBUTION = osm_attribution("© OpenStreetMap contributors (ODbL)")
 
 
 def reviewer_map_html(collection: Mapping[str, Any], title: str, *, locale: str = "fr",

@@ -136,11 +136,6 @@ class HttpClient:
         return HttpResponse(meta["url"], meta["status"], meta["content_type"], body, True,
                             meta.get("headers", {}))
 
-    def cache_path(self, request: HttpRequest) -> Path | None:
-        """Where the body of `request` is stored once fetched (for downloads)."""
-        paths = self._cache_paths(request)
-        return paths[0] if paths else None
-
     def _store(self, request: HttpRequest, response: HttpResponse) -> None:
         paths = self._cache_paths(request)
         if paths is None:

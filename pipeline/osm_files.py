@@ -31,9 +31,6 @@ from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
 
-OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".osm.pbf", ".pbf", ".osc", ".osc.gz", ".json",
-                ".xml", ".overpass.json")
-
 # Keys whose closed ways are lines, not areas, unless tagged area=yes (OSM wiki: Key:area).
 _LINEAR_KEYS = ("highway", "barrier", "railway", "waterway", "power", "route")
 

@@ -15,8 +15,6 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-OSM_TYPES = ("node", "way", "relation")
-
 
 @dataclass(frozen=True)
 class OsmElement:
@@ -124,9 +122,3 @@ def _elements_from_columns(columns: Mapping[str, Any]) -> tuple[OsmElement, ...]
         for i, (kind, ident, version, tags, geometry) in enumerate(zip(
             columns["type"], columns["id"], columns["version"], columns["tags"], geometries,
             strict=True)))
-
-
-def bounds_polygon(bounds: tuple[float, float, float, float] | list[float]) -> BaseGeometry:
-    """[west, south, east, north] as a polygon in EPSG:4326."""
-    west, south, east, north = bounds
-    return shapely.box(west, south, east, north)

@@ -218,13 +218,6 @@ def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Deci
     return decisions
 
 
-def load_decisions(ctx: RunContext) -> list[Decision]:
-    path = ctx.work / "conflate.json"
-    if not path.is_file():
-        raise ExportError(f"{path}: no conflation result yet; run 'sig2osm conflate' first.")
-    return [Decision.from_json(d) for d in json.loads(path.read_text(encoding="utf-8"))]
-
-
 def _check_reconciles(counts: dict[str, int], layer: SourceLayer) -> None:
     accounted = sum(n for k, n in counts.items() if k != "missing")
     if accounted != len(layer.features):

@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -153,3 +155,12 @@ def refused_url(path: str = "/") -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+@contextmanager
+def overpass_server() -> Iterator[Loopback]:
+    """A loopback Overpass server whose /api/status always has a free slot."""
+    with Loopback() as loopback:
+        loopback.script("/api/status", [Reply(200, "Rate limit: 2\n2 slots available now.\n",
+                                              "text/plain")])
+        yield loopback

@@ -14,7 +14,7 @@ from pipeline.http import HttpSettings
 from pipeline.ingest import SourceFeature, SourceLayer
 from pipeline.overpass import build_query, fetch_from_overpass, query_bbox, slot_wait, tiles
 from pipeline.profile import Profile, load_profile
-from tests.loopback import Loopback, Reply, refused_url
+from tests.loopback import Loopback, Reply, overpass_server, refused_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
 PATH = "/api/interpreter"
@@ -28,9 +28,7 @@ def grenoble_answer(data: Path) -> bytes:
 
 @pytest.fixture
 def server() -> Any:
-    with Loopback() as loopback:
-        loopback.script("/api/status", [Reply(200, "Rate limit: 2\n2 slots available now.\n",
-                                              "text/plain")])
+    with overpass_server() as loopback:
         yield loopback
 
 

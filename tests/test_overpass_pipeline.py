@@ -13,7 +13,7 @@ from pipeline.http import HttpSettings
 from pipeline.overpass import query_bbox
 from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
-from tests.loopback import Loopback, Reply
+from tests.loopback import Loopback, Reply, overpass_server
 
 PATH = "/api/interpreter"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -21,9 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.fixture
 def server() -> Any:
-    with Loopback() as loopback:
-        loopback.script("/api/status", [Reply(200, "Rate limit: 2\n2 slots available now.\n",
-                                              "text/plain")])
+    with overpass_server() as loopback:
         yield loopback
 
 
