@@ -1,9 +1,11 @@
 """One-to-one assignment of source features to OSM objects, globally consistent.
 
 The assignment maximises the total score over all eligible pairs (score ≥ review threshold),
-within each connected group of candidate pairs: a dense optimal assignment for small groups,
-a minimum-weight full bipartite matching on the sparse graph for large ones (each source
-feature then has a private "no match" column of score 0). The optimum over the whole graph is the
+within each connected group of candidate pairs: a dense optimal assignment for small groups
+(the shortest augmenting path algorithm of scipy's `linear_sum_assignment`, written out here
+because importing scipy.optimize costs more than solving the thousands of small groups of a
+dense run), a minimum-weight full bipartite matching on the sparse graph for large ones (each
+source feature then has a private "no match" column of score 0). The optimum over the whole graph is the
 optimum within each connected group of candidate pairs; it is never first come, first served.
 
 Doubt is then measured against the nearest alternative assignments (exchanging one pair): when
@@ -13,12 +15,12 @@ optimum, the pair goes to review naming both.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,8 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
     rows, row_of = np.unique(source, return_inverse=True)
     cols, col_of = np.unique(osm, return_inverse=True)
     n_rows = len(rows)
-    graph = csr_matrix((np.ones(len(source)), (row_of, n_rows + col_of)),
-                       shape=(n_rows + len(cols),) * 2)
-    n_groups, labels = connected_components(graph, directed=False)
+    n_groups, labels = _connected_groups(row_of.tolist(), (n_rows + col_of).tolist(),
+                                         n_rows + len(cols))
     group_of = labels[row_of]
     # Groups with one source feature or one OSM object (most of them) need no assignment.
     single = (np.bincount(labels[:n_rows], minlength=n_groups) == 1) | (
@@ -70,6 +71,31 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
     return result
 
 
+def _connected_groups(left: list[int], right: list[int], n_nodes: int) -> tuple[int, np.ndarray]:
+    """Connected components of the graph with edges left[k]–right[k] (union-find), labelled
+    in the order of their lowest node, as scipy's `connected_components` labels them."""
+    parent = list(range(n_nodes))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(left, right, strict=True):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)  # a root is always the lowest node of its tree
+    roots = np.array(parent, dtype=np.intp)
+    while True:  # point every node at its root, all at once
+        above = roots[roots]
+        if np.array_equal(above, roots):
+            break
+        roots = above
+    unique_roots, labels = np.unique(roots, return_inverse=True)  # roots sorted: lowest first
+    return len(unique_roots), labels
+
+
 def _first_best(score: np.ndarray, starts: np.ndarray) -> list[int]:
     """For runs of `score` beginning at `starts`, the position of each run's first highest
     score (what `np.argmax` gives run by run, without a numpy call per run)."""
@@ -81,31 +107,103 @@ def _first_best(score: np.ndarray, starts: np.ndarray) -> list[int]:
 
 def _best_in_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> list[int]:
     """Positions of the chosen pairs within one connected group."""
-    if len(rows) == 1:
-        return [0]
-    r, r_of = np.unique(rows, return_inverse=True)
-    c, c_of = np.unique(cols, return_inverse=True)
+    row_list, col_list, values = rows.tolist(), cols.tolist(), score.tolist()
+    r, c = sorted(set(row_list)), sorted(set(col_list))
     if len(r) == 1 or len(c) == 1:
-        return [int(np.argmax(score))]
+        return [values.index(max(values))]  # the first best, as np.argmax
     if len(r) * len(c) <= 10_000:  # small group: a dense matrix, 0 where there is no pair
-        from scipy.optimize import linear_sum_assignment  # slow to import, often not needed
+        r_of = {x: i for i, x in enumerate(r)}
+        c_of = {y: j for j, y in enumerate(c)}
+        cost = [[0.0] * len(c) for _ in r]
+        pair_at: dict[tuple[int, int], int] = {}
+        for p, (x, y, value) in enumerate(zip(row_list, col_list, values, strict=True)):
+            cost[r_of[x]][c_of[y]] = -value
+            pair_at[(r_of[x], c_of[y])] = p
+        chosen = zip(*min_cost_assignment(cost), strict=True)
+        return [pair_at[cell] for cell in chosen if cell in pair_at]
+    from scipy.sparse import csr_matrix  # slow to import, needed only by the largest groups
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-        dense = np.zeros((len(r), len(c)))
-        dense[r_of, c_of] = score
-        index = np.full((len(r), len(c)), -1)
-        index[r_of, c_of] = np.arange(len(score))
-        a, b = linear_sum_assignment(dense, maximize=True)
-        return [int(index[x, y]) for x, y in zip(a, b, strict=True) if index[x, y] >= 0]
+    row_at, col_at = np.unique(rows, return_inverse=True)[1], np.unique(cols, return_inverse=True)[1]
+
     # Costs must be positive (a zero is "no edge" in a sparse matrix): 2 - score, and 2 for
     # the private "no match" column of each row, so every row can be matched.
     data = np.concatenate([2.0 - score, np.full(len(r), 2.0)])
-    i = np.concatenate([r_of, np.arange(len(r))])
-    j = np.concatenate([c_of, len(c) + np.arange(len(r))])
+    i = np.concatenate([row_at, np.arange(len(r))])
+    j = np.concatenate([col_at, len(c) + np.arange(len(r))])
     matrix = csr_matrix((data, (i, j)), shape=(len(r), len(c) + len(r)))
     matched_rows, matched_cols = min_weight_full_bipartite_matching(matrix)
-    at = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(r_of, c_of, strict=True))}
+    at = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(row_at, col_at, strict=True))}
     return [at[(int(a), int(b))] for a, b in zip(matched_rows, matched_cols, strict=True)
             if b < len(c)]
+
+
+def min_cost_assignment(cost: Sequence[Sequence[float]]) -> tuple[list[int], list[int]]:
+    """Rows and columns of the minimum-cost complete assignment of the smaller side of a dense
+    cost matrix (callers pass minus the scores): `scipy.optimize.linear_sum_assignment(cost)`,
+    the same algorithm (Crouse 2016, shortest augmenting paths with dual variables) step by
+    step, so ties are broken the same way; rows come out in increasing order."""
+    transpose = len(cost[0]) < len(cost) if cost else False
+    if transpose:
+        cost = [list(column) for column in zip(*cost, strict=True)]
+    n_rows, n_cols = len(cost), len(cost[0]) if cost else 0
+    u, v = [0.0] * n_rows, [0.0] * n_cols
+    col4row, row4col = [-1] * n_rows, [-1] * n_cols
+    path = [-1] * n_cols
+    for current in range(n_rows):
+        sink, min_val, shortest, rows_seen, cols_seen = _augmenting_path(
+            cost, u, v, path, row4col, current)
+        u[current] += min_val  # update the dual variables
+        for i in range(n_rows):
+            if rows_seen[i] and i != current:
+                u[i] += min_val - shortest[col4row[i]]
+        for j in range(n_cols):
+            if cols_seen[j]:
+                v[j] -= min_val - shortest[j]
+        j = sink  # augment the previous solution along the path
+        while True:
+            i = path[j]
+            row4col[j] = i
+            col4row[i], j = j, col4row[i]
+            if i == current:
+                break
+    if transpose:
+        order = sorted(range(n_rows), key=col4row.__getitem__)
+        return [col4row[k] for k in order], order
+    return list(range(n_rows)), col4row
+
+
+def _augmenting_path(
+    cost: Sequence[Sequence[float]], u: list[float], v: list[float], path: list[int],
+    row4col: list[int], i: int,
+) -> tuple[int, float, list[float], list[bool], list[bool]]:
+    n_cols = len(v)
+    remaining = list(range(n_cols - 1, -1, -1))  # unvisited columns, last one first
+    rows_seen, cols_seen = [False] * len(u), [False] * n_cols
+    shortest = [math.inf] * n_cols
+    min_val, sink = 0.0, -1
+    while sink == -1:
+        rows_seen[i] = True
+        row, u_i = cost[i], u[i]
+        index, lowest = -1, math.inf
+        for it, j in enumerate(remaining):
+            reduced = min_val + row[j] - u_i - v[j]
+            if reduced < shortest[j]:
+                path[j] = i
+                shortest[j] = reduced
+            # Among equal lowest costs prefer a free column: it ends the path at once.
+            if shortest[j] < lowest or (shortest[j] == lowest and row4col[j] == -1):
+                lowest, index = shortest[j], it
+        min_val = lowest
+        j = remaining[index]
+        if row4col[j] == -1:
+            sink = j
+        else:
+            i = row4col[j]
+        cols_seen[j] = True
+        remaining[index] = remaining[-1]
+        remaining.pop()
+    return sink, min_val, shortest, rows_seen, cols_seen
 
 
 def _doubts(source: np.ndarray, osm: np.ndarray, score: np.ndarray, chosen: dict[int, int],

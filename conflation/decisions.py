@@ -82,8 +82,10 @@ class Decision:
         """Every OSM object the decision touches: `osm` first, then `extra_osm`."""
         return [e.key for e in ((self.osm,) if self.osm else ()) + self.extra_osm]
 
-    def to_json(self, geometry: dict[str, Any] | None = None) -> dict[str, Any]:
-        """`geometry`: the geometry's GeoJSON when already known (see `geometries_json`)."""
+    def to_json(self, geometry: dict[str, Any] | None = None,
+                osm_geometry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`geometry`, `osm_geometry`: the GeoJSON of the geometry and of the OSM object's,
+        when already known (see `geometries_json`)."""
         merge = self.merge
         if geometry is None and self.geometry is not None:
             geometry = mapping(self.geometry)
@@ -93,7 +95,7 @@ class Decision:
             "reason": self.reason,
             "tags": self.tags,
             "geometry": geometry,
-            "osm": self.osm.to_json() if self.osm else None,
+            "osm": self.osm.to_json(osm_geometry) if self.osm else None,
             "distance_m": self.distance_m,
             "merge": None if merge is None else {
                 "tags": merge.tags, "new": merge.new,
@@ -151,7 +153,8 @@ def geometries_json(geometries: Sequence[BaseGeometry | None]) -> list[dict[str,
 def decisions_json(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     """`[d.to_json() for d in decisions]`, faster."""
     geometries = geometries_json([d.geometry for d in decisions])
-    return [d.to_json(g) for d, g in zip(decisions, geometries, strict=True)]
+    osm_geometries = geometries_json([d.osm.geometry if d.osm else None for d in decisions])
+    return [d.to_json(g, o) for d, g, o in zip(decisions, geometries, osm_geometries, strict=True)]
 
 
 def count_decisions(decisions: Iterable[Decision]) -> dict[str, int]:

@@ -179,9 +179,9 @@ def _by_ref(run: _Run, pending: list[int], elements: Sequence[OsmElement]) -> li
         return pending
     index: dict[str, list[OsmElement]] = defaultdict(list)
     for element in elements:
-        for value in element.tags.get(ref_key, "").split(";"):
-            if value.strip() and element.key not in run.taken:
-                index[value.strip()].append(element)
+        if ref_key in element.tags and element.key not in run.taken:
+            for value in _ref_values(element, ref_key):
+                index[value].append(element)
     rest = []
     for i in pending:
         feature = run.sources[i]
@@ -466,7 +466,9 @@ def _missing(
         return []
     gone = []
     for element in elements:
-        values = [v.strip() for v in element.tags.get(ref_key, "").split(";") if v.strip()]
+        if ref_key not in element.tags:
+            continue
+        values = _ref_values(element, ref_key)
         if values and not any(v in source_refs for v in values):
             gone.append(Decision(
                 None, MISSING,
@@ -474,3 +476,8 @@ def _missing(
                 "has; check on the ground before any deletion", dict(element.tags),
                 element.geometry, element))
     return gone
+
+
+def _ref_values(element: OsmElement, ref_key: str) -> list[str]:
+    """The values of `ref_key` on an OSM object (`a;b` holds two)."""
+    return [v.strip() for v in element.tags.get(ref_key, "").split(";") if v.strip()]

@@ -124,8 +124,19 @@ def tag_factor(a: Mapping[str, str], b: Mapping[str, str], weights: Weights) -> 
     return weights.tag_mixed if agree else weights.tag_conflict
 
 
-def _signature(tags: Mapping[str, str]) -> tuple[str | None, ...]:
-    return tuple(map(tags.get, MAIN_KEYS))
+def _signatures(tags: Sequence[Mapping[str, str]], positions: np.ndarray
+                ) -> tuple[np.ndarray, list[int]]:
+    """The number of each position's main-tag signature (its values of MAIN_KEYS), and one
+    position holding each signature."""
+    number_of: dict[tuple[str | None, ...], int] = {}
+    example: list[int] = []
+    numbers: dict[int, int] = {}
+    for i in set(positions.tolist()):
+        signature = tuple(map(tags[i].get, MAIN_KEYS))
+        number = numbers[i] = number_of.setdefault(signature, len(number_of))
+        if number == len(example):
+            example.append(i)
+    return np.array([numbers[i] for i in positions.tolist()], dtype=np.int64), example
 
 
 def _kinds(tags: Mapping[str, str]) -> bool:
@@ -148,23 +159,23 @@ def score_pairs(
     label_keys: Sequence[str],
     weights: Weights = Weights(),
 ) -> Scored:
-    n = len(pairs)
-    name = np.full(n, np.nan)
-    tags = np.ones(n)
+    name = np.full(len(pairs), np.nan)
     named_src = _named(source_tags, pairs.source, label_keys)
     named_osm = _named(osm_tags, pairs.osm, label_keys)
-    # tag factor by (source, OSM) main-tag signature
-    kinds: dict[tuple[tuple[str | None, ...], tuple[str | None, ...]], float] = {}
-    src_sig = {s: _signature(source_tags[s]) for s in set(pairs.source.tolist())}
-    osm_sig = {o: _signature(osm_tags[o]) for o in set(pairs.osm.tolist())}
-    for p, (s, o) in enumerate(zip(pairs.source.tolist(), pairs.osm.tolist(), strict=True)):
+    both_named = np.flatnonzero(named_src & named_osm)
+    for p, s, o in zip(both_named.tolist(), pairs.source[both_named].tolist(),
+                       pairs.osm[both_named].tolist(), strict=True):
         sim = label_similarity(source_tags[s], osm_tags[o], label_keys)
         if sim is not None:
             name[p] = sim
-        key = (src_sig[s], osm_sig[o])
-        if key not in kinds:
-            kinds[key] = tag_factor(source_tags[s], osm_tags[o], weights)
-        tags[p] = kinds[key]
+    # The tag factor depends on the main tags only: computed once per pair of signatures.
+    src_kind, src_example = _signatures(source_tags, pairs.source)
+    osm_kind, osm_example = _signatures(osm_tags, pairs.osm)
+    combined, which = np.unique(src_kind * len(osm_example) + osm_kind, return_inverse=True)
+    factors = [tag_factor(source_tags[src_example[c // len(osm_example)]],
+                          osm_tags[osm_example[c % len(osm_example)]], weights)
+               for c in combined.tolist()]
+    tags = np.array(factors, dtype=float)[which] if len(factors) else np.ones(0)
     span = weights.name_full - weights.name_floor
     name_term = np.clip((np.nan_to_num(name, nan=0.0) - weights.name_floor) / span, 0.0, 1.0)
     both = ~np.isnan(name)

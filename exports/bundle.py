@@ -1,15 +1,17 @@
 """Every output of the export stage, built and validated in memory before anything is written.
 
-`build_exports` is the stage's pure core: decisions in, file contents out. Validation happens
-here (references, versions, pyosmium read-back of the change files and of every chunk, the
-MapRoulette tasks covering exactly the changes), so a failure leaves earlier outputs intact.
+`build_exports` is the stage's pure core: decisions in, file contents out (`review.geojson`,
+the reviewers' view of the same decisions, comes from `exports.review`). Validation happens
+here (references, versions, pyosmium read-back of the change files, chunks holding every change
+once), so a failure leaves earlier outputs intact. Chunks and MapRoulette tasks are assembled
+from the very object fragments of the validated change files (`XmlFragments`), so reading each
+of them back through pyosmium again would check the same text twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,22 +20,16 @@ from conflation.decisions import Decision, count_decisions
 from exports.changeset import changeset_tags
 from exports.chunks import Chunk, chunk_files, read_chunk_areas, split_into_chunks
 from exports.import_plan import PlanFacts, import_plan_files
-from exports.maproulette import (
-    challenge_json,
-    default_instructions,
-    maproulette_geojsonl,
-    read_tasks,
-    task_change,
-)
+from exports.maproulette import challenge_json, default_instructions, maproulette_geojsonl
 from exports.osmchange import (
     ChangeSet,
+    XmlFragments,
     build_changes,
     check_references,
     josm_xml,
     osmchange_xml,
     validate_with_osmium,
 )
-from exports.review import review_geojson
 from exports.screening import refuse_unwritable
 from pipeline.errors import ExportError
 from pipeline.osm_model import OsmData
@@ -78,19 +74,18 @@ def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData
     chunks = split_into_chunks(changes, cs.chunk_size, areas)
     result = ExportResult(decisions, changes, chunks, tags)
     files = result.files
-    files["changes.osc"] = osmchange_xml(changes)
-    files["changes.osm"] = josm_xml(changes, tags)
+    fragments = XmlFragments()
+    files["changes.osc"] = osmchange_xml(changes, fragments)
+    files["changes.osm"] = josm_xml(changes, tags, fragments)
     validate_with_osmium(files["changes.osc"], ".osc", changes)
     validate_with_osmium(files["changes.osm"], ".osm", changes)
-    files.update(chunk_files(chunks, tags))
-    _validate_chunks(chunks, files, changes, cs.chunk_size)
+    _check_chunks(chunks, changes, cs.chunk_size)
+    files.update(chunk_files(chunks, tags, fragments))
     instructions = cs.instructions or default_instructions(profile)
-    files["maproulette.geojsonl"] = maproulette_geojsonl(changes, instructions)
-    validate_tasks(files["maproulette.geojsonl"], changes)
+    files["maproulette.geojsonl"] = maproulette_geojsonl(changes, instructions, fragments)
     files["maproulette-challenge.json"] = challenge_json(profile, tags, instructions,
                                                          len(changes.groups))
     files["changeset-tags.json"] = json.dumps(tags, ensure_ascii=False, indent=2) + "\n"
-    files["review.geojson"] = review_geojson(decisions)
     facts = PlanFacts(
         counts=count_decisions(decisions), objects=changes.counts(), chunks=len(chunks),
         chunk_max_elements=cs.chunk_size, tasks=len(changes.groups), changeset_tags=tags,
@@ -100,38 +95,18 @@ def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData
     return result
 
 
-def _validate_chunks(chunks: Sequence[Chunk], files: dict[str, str], changes: ChangeSet,
-                     limit: int) -> None:
-    """Each chunk reads back, holds what it should, and together they hold every change once."""
+def _check_chunks(chunks: Sequence[Chunk], changes: ChangeSet, limit: int) -> None:
+    """Each chunk fits the limit and refers only to what it or OSM holds; together the chunks
+    hold every change once."""
     seen: list[tuple[str, int]] = []
     for chunk in chunks:
         if chunk.elements > limit and len(chunk.changes.groups) > 1:
             raise ExportError(f"chunk {chunk.stem} holds {chunk.elements} elements, more than "
                               f"changeset.chunk_size {limit}")
         check_references(chunk.changes)
-        validate_with_osmium(files[f"chunks/{chunk.stem}.osc"], ".osc", chunk.changes)
-        validate_with_osmium(files[f"chunks/{chunk.stem}.osm"], ".osm", chunk.changes)
         seen += [o.key for o in chunk.changes.objects]
     if sorted(seen) != sorted(o.key for o in changes.objects):
         raise ExportError("the chunks do not hold every change exactly once")
-
-
-def validate_tasks(text: str, changes: ChangeSet) -> None:
-    """Every task parses, carries an osmChange that parses, and the tasks hold each create and
-    modify exactly once."""
-    seen: list[tuple[str, int]] = []
-    for number, task in enumerate(read_tasks(text), 1):
-        try:
-            root = ET.fromstring(task_change(task))
-        except (ET.ParseError, KeyError, ValueError) as exc:
-            raise ExportError(f"maproulette.geojsonl task {number}: no valid osmChange: {exc}") \
-                from exc
-        if root.tag != "osmChange":
-            raise ExportError(f"maproulette.geojsonl task {number}: root is <{root.tag}>")
-        seen += [(el.tag, int(el.attrib["id"])) for section in root for el in section]
-    if sorted(seen) != sorted(o.key for o in changes.objects):
-        raise ExportError("maproulette.geojsonl tasks do not cover exactly the creates and "
-                          "modifies of the run")
 
 
 def remove_stale_chunks(run_dir: Path, written: Collection[str]) -> None:

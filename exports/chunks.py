@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from exports.osmchange import ChangeGroup, ChangeSet, josm_xml, osmchange_xml
+from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, josm_xml, osmchange_xml
 from pipeline.errors import ExportError
 
 
@@ -137,14 +137,16 @@ def read_chunk_areas(path: Path, layer: str | None, name_field: str | None) -> l
     return areas
 
 
-def chunk_files(chunks: Sequence[Chunk], tags: Mapping[str, str]) -> dict[str, str]:
-    """`chunks/NNN.osc`, `chunks/NNN.osm` (with the changeset tags) and `chunks/index.json`."""
+def chunk_files(chunks: Sequence[Chunk], tags: Mapping[str, str],
+                fragments: XmlFragments | None = None) -> dict[str, str]:
+    """`chunks/NNN.osc`, `chunks/NNN.osm` (with the changeset tags) and `chunks/index.json`;
+    `fragments`: the objects' XML as the whole change files have it."""
     import json
 
     files: dict[str, str] = {}
     for chunk in chunks:
-        files[f"chunks/{chunk.stem}.osc"] = osmchange_xml(chunk.changes)
-        files[f"chunks/{chunk.stem}.osm"] = josm_xml(chunk.changes, tags)
+        files[f"chunks/{chunk.stem}.osc"] = osmchange_xml(chunk.changes, fragments)
+        files[f"chunks/{chunk.stem}.osm"] = josm_xml(chunk.changes, tags, fragments)
     files["chunks/index.json"] = json.dumps(chunk_index(chunks, tags), ensure_ascii=False,
                                             indent=2) + "\n"
     return files

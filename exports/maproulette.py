@@ -16,7 +16,7 @@ from typing import Any
 from shapely.geometry import mapping
 
 from conflation.decisions import CREATE, geometries_json
-from exports.osmchange import ChangeGroup, ChangeSet, osmchange_xml
+from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, osmchange_xml
 from exports.review import OSM_BROWSE, tag_diffs
 from pipeline.profile import Profile
 
@@ -33,11 +33,11 @@ def default_instructions(profile: Profile) -> str:
             "challenge's changeset comment, then mark the task.")
 
 
-def task_line(group: ChangeGroup, instructions: str,
-              geometry: dict[str, Any] | None = None) -> str:
+def task_line(group: ChangeGroup, instructions: str, geometry: dict[str, Any] | None = None,
+              fragments: XmlFragments | None = None) -> str:
     """One task: RS, the FeatureCollection as compact JSON, newline; `geometry`: the group's
-    geometry as GeoJSON, when already known."""
-    osc = osmchange_xml(ChangeSet([group]))
+    geometry as GeoJSON, when already known; `fragments`: the objects' XML, when written."""
+    osc = osmchange_xml(ChangeSet([group]), fragments)
     decision = group.decision
     osm_key = f"{group.main.type}/{group.main.id}" if group.action != CREATE else None
     properties: dict[str, Any] = {
@@ -66,10 +66,11 @@ def task_line(group: ChangeGroup, instructions: str,
     return RECORD_SEPARATOR + json.dumps(collection, separators=(",", ":")) + "\n"
 
 
-def maproulette_geojsonl(changes: ChangeSet, instructions: str) -> str:
+def maproulette_geojsonl(changes: ChangeSet, instructions: str,
+                         fragments: XmlFragments | None = None) -> str:
     """Every create and modify of `changes` as one task, in decision order."""
     geometries = geometries_json([group.geometry for group in changes.groups])
-    return "".join(task_line(group, instructions, geometry)
+    return "".join(task_line(group, instructions, geometry, fragments)
                    for group, geometry in zip(changes.groups, geometries, strict=True))
 
 

@@ -233,8 +233,7 @@ def _attrs(pairs: Iterable[tuple[str, object]]) -> str:
     return " ".join(f"{k}={_quoted(str(v))}" for k, v in pairs if v is not None)
 
 
-# The same keys and values recur on thousands of objects, and every object is written up to
-# five times (change file, JOSM file, chunk, MapRoulette task): escape and check each once.
+# The same keys and values recur on thousands of objects: escape and check each pair once.
 @lru_cache(maxsize=1 << 16)
 def _quoted(text: str) -> str:
     return quoteattr(text)
@@ -276,24 +275,51 @@ def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]]
     return [head + ">", *children, f"{indent}</{obj.type}>"]
 
 
-def osmchange_xml(changes: ChangeSet) -> str:
+class XmlFragments:
+    """Each object's XML, written once per run and shared by the change file, the JOSM file,
+    their chunks and the MapRoulette tasks: the files are slices of the same validated text."""
+
+    def __init__(self) -> None:
+        self._osc: dict[tuple[str, int], str] = {}
+        self._josm: dict[tuple[str, int], str] = {}
+
+    def osc(self, obj: OsmObject) -> str:
+        text = self._osc.get(obj.key)
+        if text is None:
+            text = self._osc[obj.key] = "\n".join(_object_xml(obj, "    "))
+        return text
+
+    def josm(self, obj: OsmObject) -> str:
+        """New objects without version (JOSM gives them one), touched ones action="modify"."""
+        text = self._josm.get(obj.key)
+        if text is None:
+            version = None if obj.id < 0 else obj.version
+            new = OsmObject(obj.type, obj.id, version, obj.tags, obj.lon, obj.lat, obj.nodes,
+                            obj.members)
+            text = self._josm[obj.key] = "\n".join(_object_xml(new, "  ", [("action", "modify")]))
+        return text
+
+
+def osmchange_xml(changes: ChangeSet, fragments: XmlFragments | None = None) -> str:
     """osmChange 0.6: creates with negative ids and version 1, modifies with the OSM version."""
+    fragments = fragments or XmlFragments()
     lines = ["<?xml version='1.0' encoding='UTF-8'?>",
              f"<osmChange version=\"0.6\" generator={quoteattr(GENERATOR)}>"]
     for section, objects in (("create", changes.creates), ("modify", changes.modifies)):
         if not objects:
             continue
         lines.append(f"  <{section}>")
-        for obj in objects:
-            lines += _object_xml(obj, "    ")
+        lines += [fragments.osc(obj) for obj in objects]
         lines.append(f"  </{section}>")
     lines.append("</osmChange>")
     return "\n".join(lines) + "\n"
 
 
-def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None) -> str:
+def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None,
+             fragments: XmlFragments | None = None) -> str:
     """JOSM XML: upload="false" so it is never sent as is; action="modify" on touched objects;
     a <changeset> without id whose tags JOSM offers in its upload dialog; <bounds>."""
+    fragments = fragments or XmlFragments()
     lines = ["<?xml version='1.0' encoding='UTF-8'?>",
              f"<osm version=\"0.6\" generator={quoteattr(GENERATOR)} upload=\"false\">"]
     if changeset_tags:
@@ -304,11 +330,7 @@ def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None
         lines.append(f'  <bounds minlat="{south:.7f}" minlon="{west:.7f}" maxlat="{north:.7f}" '
                      f'maxlon="{east:.7f}" origin={quoteattr(GENERATOR)}/>')
     objects = sorted(changes.objects, key=lambda o: (_ORDER[o.type], o.id < 0, abs(o.id)))
-    for obj in objects:
-        version = None if obj.id < 0 else obj.version
-        new = OsmObject(obj.type, obj.id, version, obj.tags, obj.lon, obj.lat, obj.nodes,
-                        obj.members)
-        lines += _object_xml(new, "  ", [("action", "modify")])
+    lines += [fragments.josm(obj) for obj in objects]
     lines.append("</osm>")
     return "\n".join(lines) + "\n"
 
@@ -411,6 +433,6 @@ def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | No
                 raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
 
 
-__all__ = ["ChangeGroup", "ChangeSet", "OsmObject", "build_changes",
+__all__ = ["ChangeGroup", "ChangeSet", "OsmObject", "XmlFragments", "build_changes",
            "check_references", "josm_xml", "osmchange_xml", "read_objects",
            "validate_with_osmium"]

@@ -1,14 +1,19 @@
-"""`review.geojson`: one Feature per source feature and per `missing` OSM object, with diffs."""
+"""`review.geojson`: one Feature per source feature and per `missing` OSM object, with diffs.
+
+The file holds one feature per line (as GDAL writes GeoJSON): a changed decision is a one-line
+diff, `grep` finds a source id, and the standard library's C encoder writes it (indented JSON
+goes through its pure-Python encoder, several times slower on a large run).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from shapely.geometry import mapping
 
 from conflation.decisions import Decision, geometries_json
-from exports.jsontext import dumps_indented
 
 OSM_BROWSE = "https://www.openstreetmap.org/"
 
@@ -52,8 +57,16 @@ def review_feature(decision: Decision, geometry: dict[str, Any] | None = None) -
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 
+def review_features(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+    geometries = geometries_json([d.geometry for d in decisions])
+    return [review_feature(d, g) for d, g in zip(decisions, geometries, strict=True)]
+
+
 def review_geojson(decisions: Sequence[Decision]) -> str:
-    collection = {"type": "FeatureCollection",
-                  "features": [review_feature(d, g) for d, g in zip(
-                      decisions, geometries_json([d.geometry for d in decisions]), strict=True)]}
-    return dumps_indented(collection, indent=1) + "\n"  # json.dumps(…, indent=1), faster
+    return review_lines(review_features(decisions))
+
+
+def review_lines(features: Sequence[dict[str, Any]]) -> str:
+    """The FeatureCollection, one feature per line."""
+    lines = [json.dumps(feature, ensure_ascii=False) for feature in features]
+    return '{"type": "FeatureCollection", "features": [\n' + ",\n".join(lines) + "\n]}\n"

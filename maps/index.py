@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from exports.atomic import write_atomic
 from maps.i18n import texts
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ h1{font-size:1.4em}table{border-collapse:collapse}th,td{border:1px solid #ccc;pa
 text-align:left;vertical-align:top}th{background:#f3f3f3}ul{margin:0;padding-left:1.1em}
 .maps a{font-weight:600}.n{font-variant-numeric:tabular-nums}
 """
+
+
+def write_index(out: Path, locale: str = "fr") -> Path:
+    target = out / "index.html"
+    write_atomic(target, index_html(out, locale))
+    return target
 
 
 def index_html(out: Path, locale: str = "fr") -> str:

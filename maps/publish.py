@@ -1,17 +1,14 @@
-"""Writes a run's maps: the reviewer page, the council page with its data and uMap file, and
-the index of the output folder. The builders stay pure; this module reads and writes files."""
+"""A run's maps: the reviewer page, the council page with its data and uMap file, and the index
+of the output folder. `map_files` builds the pages' contents; the writers here write them."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from exports.atomic import write_atomic
 from maps.council import council_map, council_map_html
-from maps.index import index_html
 from maps.reviewer import reviewer_map_html
 from maps.umap import umap_document, umap_json
 from pipeline.profile import MapConfig, Profile
@@ -24,30 +21,22 @@ COUNCIL_DATA = "council-map.geojson"
 UMAP_FILE = "map.umap"
 
 
-def write_reviewer_map(run_dir: Path, profile: Profile, collection: Mapping[str, Any]) -> Path:
+def map_files(profile: Profile, review: Mapping[str, Any],
+              layer: Mapping[str, Any] | None) -> dict[str, str]:
+    """map.html for the review FeatureCollection; with a `map:` section also council-map.html,
+    council-map.geojson and map.umap for the source layer (`SourceLayer.to_json()`)."""
     config = profile.map or MapConfig()
-    page = reviewer_map_html(collection, title=f"sig2osm — {profile.name}",
-                             locale=config.locale, tiles=config.tiles)
-    target = run_dir / REVIEWER_PAGE
-    write_atomic(target, page)
-    return target
-
-
-def write_council_map(run_dir: Path, profile: Profile, layer: Mapping[str, Any]) -> list[Path]:
-    """council-map.html, council-map.geojson and map.umap, all built before any is written."""
-    council = council_map(layer, profile, load_background(profile))
-    files = {
-        COUNCIL_PAGE: council_map_html(council, umap_file=UMAP_FILE),
-        COUNCIL_DATA: json.dumps(council.collection, ensure_ascii=False) + "\n",
-        UMAP_FILE: umap_json(umap_document(council)),
-    }
-    written = []
-    for name, content in files.items():
-        write_atomic(run_dir / name, content)
-        written.append(run_dir / name)
-    log.info("map: council map of %d features in %d categories: %s",
-             sum(e.count for e in council.entries), len(council.entries), run_dir / COUNCIL_PAGE)
-    return written
+    files = {REVIEWER_PAGE: reviewer_map_html(review, title=f"sig2osm — {profile.name}",
+                                              locale=config.locale, tiles=config.tiles)}
+    if profile.map is not None:
+        assert layer is not None, "a council map needs the source layer"
+        council = council_map(layer, profile, load_background(profile))
+        files[COUNCIL_PAGE] = council_map_html(council, umap_file=UMAP_FILE)
+        files[COUNCIL_DATA] = json.dumps(council.collection, ensure_ascii=False) + "\n"
+        files[UMAP_FILE] = umap_json(umap_document(council))
+        log.info("map: council map of %d features in %d categories: %s",
+                 sum(e.count for e in council.entries), len(council.entries), COUNCIL_PAGE)
+    return files
 
 
 def load_background(profile: Profile) -> dict[str, Any] | None:
@@ -64,9 +53,3 @@ def load_background(profile: Profile) -> dict[str, Any] | None:
     return {"type": "FeatureCollection",
             "features": [{"type": "Feature", "properties": {}, "geometry": g.__geo_interface__}
                          for g in geometries]}
-
-
-def write_index(out: Path, locale: str = "fr") -> Path:
-    target = out / "index.html"
-    write_atomic(target, index_html(out, locale))
-    return target

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import click
 
+from exports.atomic import write_atomic
 from pipeline import __version__
 from pipeline.errors import Sig2osmError
 from pipeline.profile import load_profile
 from pipeline.stages import (
+    DECISION_TABLE,
     RunContext,
+    decision_table,
     run_all,
     run_conflate,
     run_export,
@@ -132,7 +136,8 @@ def conflate(profile: Path, out: Path, osm_file: Path | None) -> None:
     """Decide create / modify / unchanged / review / skip / missing for every feature."""
     ctx = _context(profile, out, osm_file)
     layer = run_ingest(ctx)
-    run_conflate(ctx, layer, run_fetch(ctx, layer))
+    decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
+    write_atomic(ctx.run_dir / DECISION_TABLE, decision_table(decisions))
 
 
 @cli.command()
@@ -192,5 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def console() -> NoReturn:
+    """The `sig2osm` command: `main`, then the process ends without the interpreter's module by
+    module teardown (a third of a second with pandas, pyproj and GDAL loaded, for nothing: every
+    output file is closed by then)."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

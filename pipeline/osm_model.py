@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import shapely
@@ -27,19 +26,21 @@ class OsmElement:
     geometry: BaseGeometry
     nodes: tuple[int, ...] = ()  # way node ids, needed to write a modified way back
     members: tuple[tuple[str, int, str], ...] = ()  # relation members (type, ref, role)
+    # `node/123`, `way/4`, `relation/5`: the id form used in review files and URLs; set once,
+    # as the conflation asks for it hundreds of thousands of times.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @cached_property  # asked for hundreds of thousands of times by the conflation
-    def key(self) -> str:
-        """`node/123`, `way/4`, `relation/5`: the id form used in review files and URLs."""
-        return f"{self.type}/{self.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.type}/{self.id}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, geometry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`geometry`: the geometry's GeoJSON, when already known."""
         data: dict[str, Any] = {
             "type": self.type,
             "id": self.id,
             "version": self.version,
             "tags": dict(self.tags),
-            "geometry": mapping(self.geometry),
+            "geometry": mapping(self.geometry) if geometry is None else geometry,
         }
         if self.nodes:
             data["nodes"] = list(self.nodes)

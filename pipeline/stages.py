@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_d
 from conflation.matching import MatchSettings, conflate
 from exports.atomic import write_all_atomic, write_atomic
 from exports.bundle import build_exports, remove_stale_chunks
+from exports.review import review_features, review_geojson, review_lines
+from exports.screening import refuse_unwritable
 from pipeline import __version__
+from pipeline.background import Background
 from pipeline.errors import ExportError, InputError, InputNotFoundError
 from pipeline.ingest import SourceLayer, file_digest, ingest
 from pipeline.osm_files import read_osm_file
@@ -211,11 +215,18 @@ def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Deci
     decisions = conflate(layer.features, osm, layer.metric_crs, settings)
     counts = count_decisions(decisions)
     _check_reconciles(counts, layer)
-    write_atomic(ctx.work / "conflate.json",
-                 json.dumps(decisions_json(decisions), ensure_ascii=False))
     log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in counts.items()))
     _timed(ctx, "conflate", started)
     return decisions
+
+
+# What `sig2osm conflate` writes: every field of every decision. `run` hands the decisions to
+# the export in memory (review.geojson shows them) and does not spend time and space on it.
+DECISION_TABLE = "work/conflate.json"
+
+
+def decision_table(decisions: list[Decision]) -> str:
+    return json.dumps(decisions_json(decisions), ensure_ascii=False)
 
 
 def _check_reconciles(counts: dict[str, int], layer: SourceLayer) -> None:
@@ -225,9 +236,22 @@ def _check_reconciles(counts: dict[str, int], layer: SourceLayer) -> None:
                           f"{len(layer.features)}; nothing was written.")
 
 
+REVIEW_FILE = "review.geojson"
+
+
 def run_export(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                decisions: list[Decision]) -> dict[str, Any]:
     """Build every output in memory, validate it, then write all files atomically."""
+    report, files = export_files(ctx, layer, osm, decisions)
+    files[REVIEW_FILE] = review_geojson(refuse_unwritable(decisions))
+    _write_outputs(ctx, files)
+    return report
+
+
+def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData,
+                 decisions: list[Decision]) -> tuple[dict[str, Any], dict[str, str]]:
+    """report.json's content and every file of the export stage but review.geojson (see
+    `run_export`), built and validated."""
     started = time.perf_counter()
     result = build_exports(ctx.profile, layer.info, osm, decisions)
     changes = result.changes
@@ -238,12 +262,15 @@ def run_export(ctx: RunContext, layer: SourceLayer, osm: OsmData,
     report["exports"] = result.summary()
     files = {**result.files,
              "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n"}
-    write_all_atomic(ctx.run_dir, files)
-    remove_stale_chunks(ctx.run_dir, files)
     log.info("export: %d objects created, %d modified, in %s (%d chunks, %d MapRoulette tasks)",
              len(changes.creates), len(changes.modifies), ctx.run_dir, len(result.chunks),
              len(changes.groups))
-    return report
+    return report, files
+
+
+def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
+    write_all_atomic(ctx.run_dir, files)
+    remove_stale_chunks(ctx.run_dir, files)
 
 
 def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
@@ -297,31 +324,58 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
 def run_map(ctx: RunContext, layer: SourceLayer | None = None) -> Path:
     """map.html; with a `map:` section also council-map.html, its GeoJSON and map.umap; and
     <out>/index.html listing every run."""
-    from maps.publish import write_council_map, write_index, write_reviewer_map
+    from maps.index import write_index
+    from maps.publish import REVIEWER_PAGE, map_files
 
     started = time.perf_counter()
-    review = ctx.run_dir / "review.geojson"
+    review = ctx.run_dir / REVIEW_FILE
     if not review.is_file():
         raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
     collection = json.loads(review.read_text(encoding="utf-8"))
-    target = write_reviewer_map(ctx.run_dir, ctx.profile, collection)
-    if ctx.profile.map is not None:
-        source = layer if layer is not None else run_ingest(ctx)
-        write_council_map(ctx.run_dir, ctx.profile, source.to_json())
+    if ctx.profile.map is not None and layer is None:
+        layer = run_ingest(ctx)
+    write_all_atomic(ctx.run_dir, map_files(ctx.profile, collection,
+                                            layer.to_json() if layer is not None else None))
     write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     _timed(ctx, "map", started)
-    log.info("map: %d features on %s", len(collection["features"]), target)
-    return target
+    log.info("map: %d features on %s", len(collection["features"]), ctx.run_dir / REVIEWER_PAGE)
+    return ctx.run_dir / REVIEWER_PAGE
 
 
 def run_all(ctx: RunContext) -> dict[str, Any]:
+    """Every stage. The reviewers' view (review.geojson and the maps) needs only the decisions,
+    so a second process builds it while this one builds and checks the change files. Nothing
+    is written before both have succeeded."""
+    from maps.index import write_index  # not maps.publish: Folium is imported where it is used
+
     with _without_cycle_collection():
         layer = run_ingest(ctx)
         osm = run_fetch(ctx, layer)
         decisions = run_conflate(ctx, layer, osm)
-        report = run_export(ctx, layer, osm, decisions)
-        run_map(ctx, layer)
+        side = Background(partial(_review_files, ctx, layer, decisions), "review and map")
+        try:
+            report, files = export_files(ctx, layer, osm, decisions)
+            files.update(side.result())
+        finally:
+            side.cancel()  # only if still running: export failed
+        _write_outputs(ctx, files)
+        (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
+        write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     return report
+
+
+def _review_files(ctx: RunContext, layer: SourceLayer,
+                  decisions: list[Decision]) -> dict[str, str]:
+    """review.geojson and the map pages, from the decisions as the export writes them (after
+    refusing unwritable changes)."""
+    from maps.publish import REVIEWER_PAGE, map_files
+
+    features = review_features(refuse_unwritable(decisions))
+    files = map_files(ctx.profile, {"type": "FeatureCollection", "features": features},
+                      layer.to_json() if ctx.profile.map is not None else None)
+    files[REVIEW_FILE] = review_lines(features)
+    log.info("map: %d features on %s", len(features), ctx.run_dir / REVIEWER_PAGE)
+    return files
 
 
 @contextmanager

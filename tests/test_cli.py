@@ -93,11 +93,18 @@ def test_bondy_skips_what_the_extract_does_not_cover(tmp_path: Path) -> None:
                for f in skipped)
 
 
-def test_stages_run_alone(tmp_path: Path) -> None:
+def test_stages_run_alone_write_what_run_writes(tmp_path: Path, grenoble_run: Path) -> None:
+    """`run` builds review.geojson and the map in a second process; the stages one by one
+    (export, then map reading review.geojson) give the same bytes."""
     out = str(tmp_path)
     for stage in ("ingest", "fetch", "conflate", "export", "map"):
         assert main(["-q", stage, str(GRENOBLE), "--out", out]) == 0
-    assert (tmp_path / "grenoble-parking-meters" / "map.html").is_file()
+    alone = tmp_path / "grenoble-parking-meters"
+    for name in ("review.geojson", "map.html", "changes.osc", "maproulette.geojsonl"):
+        assert (alone / name).read_bytes() == (grenoble_run / name).read_bytes(), name
+    table = json.loads((alone / "work" / "conflate.json").read_text())  # conflate's result
+    assert len(table) == 851 and {d["decision"] for d in table} == {"create", "modify", "review"}
+    assert not (grenoble_run / "work" / "conflate.json").exists()  # run keeps it in memory
 
 
 def test_check_describes_the_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,6 +183,29 @@ def test_failed_run_leaves_earlier_outputs_intact(tmp_path: Path, data: Path) ->
     bad = profile_copy(tmp_path, data, ("bondy/osm/map.osm", "bondy/osm/rue2023.geojson"))
     assert main(["-q", "run", str(bad), "--out", str(out)]) != 0
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert after == before
+
+
+@pytest.mark.parametrize("failing", ["build_exports", "review_features"])
+def test_a_failure_in_either_process_writes_nothing(failing: str, tmp_path: Path, data: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The change files (this process) and the review file and maps (the second process) are
+    written only when both have succeeded."""
+    import pipeline.stages
+    from pipeline.errors import ExportError
+
+    good = profile_copy(tmp_path, data)
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(good), "--out", str(out)]) == 0
+    run_dir = out / "bondy-parking-meters"
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ExportError("validation failed on purpose")
+
+    monkeypatch.setattr(pipeline.stages, failing, broken)
+    assert main(["-q", "run", str(good), "--out", str(out)]) == 5
+    after = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
     assert after == before
 
 

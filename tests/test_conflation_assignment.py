@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conflation.assignment import _best_in_group, assign
+from conflation.assignment import _best_in_group, _connected_groups, assign, min_cost_assignment
 
 
 def _reference(source: np.ndarray, osm: np.ndarray, score: np.ndarray) -> dict[int, int]:
@@ -44,3 +44,57 @@ def test_a_single_source_takes_its_best_object_and_names_the_close_one() -> None
     result = assign(np.array([0, 0, 0]), np.array([4, 5, 6]), np.array([0.7, 0.9, 0.85]), 0.1)
     assert result.chosen == {0: 1}
     assert [(r.pair, r.kind) for r in result.rivals[0]] == [(2, "osm")]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_small_groups_are_solved_exactly_as_scipy_does(seed: int) -> None:
+    """The written-out solver makes the very choices of scipy's linear_sum_assignment, ties
+    included (scores rounded to one or two decimals, half the cells without a pair)."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        rows, cols = int(rng.integers(1, 9)), int(rng.integers(1, 22))
+        dense = np.round(rng.uniform(0, 1, (rows, cols)), int(rng.integers(1, 3)))
+        dense[rng.uniform(size=(rows, cols)) < 0.5] = 0
+        expected = linear_sum_assignment(dense, maximize=True)
+        got = min_cost_assignment((-dense).tolist())
+        assert (list(expected[0]), list(expected[1])) == got, dense
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_connected_groups_are_labelled_as_scipy_labels_them(seed: int) -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols, n_edges = 40, 60, int(rng.integers(10, 80))
+    left = rng.integers(0, n_rows, n_edges)
+    right = n_rows + rng.integers(0, n_cols, n_edges)
+    used = np.unique(np.concatenate([left, right]))  # every node of a real run is in a pair
+    left, right = np.searchsorted(used, left), np.searchsorted(used, right)
+    graph = csr_matrix((np.ones(n_edges), (left, right)), shape=(len(used),) * 2)
+    n, labels = connected_components(graph, directed=False)
+    got_n, got_labels = _connected_groups(left.tolist(), right.tolist(), len(used))
+    assert got_n == n
+    assert got_labels.tolist() == labels.tolist()
+
+
+def test_a_large_group_gets_the_optimal_total_through_the_sparse_matching() -> None:
+    """A band of 160 sources each near 5 of 160 objects: one group of 25 600 cells, beyond
+    the dense solver's 10 000; its total score is the optimum scipy finds on the dense matrix."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(7)
+    source = np.repeat(np.arange(160), 5)
+    osm = np.minimum(source + np.tile(np.arange(5), 160), 159)
+    pairs = sorted(set(zip(source.tolist(), osm.tolist(), strict=True)))
+    source, osm = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    score = rng.uniform(0.35, 1.0, len(pairs))
+    chosen = _best_in_group(source, osm, score)
+    assert len({int(source[p]) for p in chosen}) == len(chosen)  # one to one
+    assert len({int(osm[p]) for p in chosen}) == len(chosen)
+    dense = np.zeros((160, 160))
+    dense[source, osm] = score
+    rows, cols = linear_sum_assignment(dense, maximize=True)
+    assert score[chosen].sum() == pytest.approx(dense[rows, cols].sum())

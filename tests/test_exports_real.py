@@ -13,7 +13,14 @@ from conflation.decisions import CREATE, MODIFY, Decision
 from exports.apply import State, apply_changes, difference, read_state
 from exports.maproulette import read_tasks, task_change
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_conflate, run_export, run_fetch, run_ingest
+from pipeline.stages import (
+    RunContext,
+    decision_table,
+    run_conflate,
+    run_export,
+    run_fetch,
+    run_ingest,
+)
 from tests.conftest import EXAMPLES
 
 
@@ -34,7 +41,7 @@ def _run(profile_path: Path, out: Path, chunk_size: int) -> Run:
     decisions = run_conflate(ctx, layer, osm)
     report = run_export(ctx, layer, osm, decisions)
     assert profile.osm.file
-    final = [Decision.from_json(f) for f in json.loads((ctx.work / "conflate.json").read_text())]
+    final = [Decision.from_json(f) for f in json.loads(decision_table(decisions))]  # as stored
     return Run(ctx.run_dir, profile.osm.file[0], final, report)
 
 
