@@ -3,13 +3,16 @@
 Scale 1 is 10 000 source points against 100 000 OSM nodes (synthetic parking meters spread
 over ~10 × 10 km around Heidelberg, written as a .osm.pbf with a header box); scale 10 is ten
 times both. 70 % of the source points copy an OSM node moved 0–10 m, 30 % are new. Prints wall
-time, peak memory (max RSS of the child process) and each stage's time from report.json.
+time, peak memory (max RSS of the largest process of the run) and each stage's time from
+report.json. This machine's speed drifts by a quarter from minute to minute (a shared virtual
+machine), so scale 1 runs five times on the same data and the median is the figure.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,7 +63,7 @@ def write_source(path: Path, lon: np.ndarray, lat: np.ndarray, rng: np.random.Ge
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
 
 
-def run_once(scale: int, folder: Path) -> dict[str, object]:
+def write_inputs(scale: int, folder: Path) -> Path:
     rng = np.random.default_rng(scale)
     n_osm = 100_000 * scale
     lon = WEST + rng.uniform(0, SPAN_LON, n_osm)
@@ -69,29 +72,47 @@ def run_once(scale: int, folder: Path) -> dict[str, object]:
     write_source(folder / "source.geojson", lon, lat, rng)
     profile = folder / "speed.yml"
     profile.write_text(PROFILE.format(source=folder / "source.geojson", osm=folder / "osm.pbf"))
+    return profile
+
+
+def run_once(profile: Path, out: Path) -> dict[str, object]:
+    """One whole `sig2osm run` in a fresh output folder (no stage result to reuse)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run([str(ROOT / ".venv" / "bin" / "sig2osm"), "-q", "run", str(profile),
-                    "--out", str(folder / "out")], check=True, stdout=subprocess.DEVNULL)
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    report = json.loads((folder / "out" / "speed" / "report.json").read_text())
-    return {"scale": scale, "source": n_osm // 10, "osm": n_osm, "wall_s": round(wall, 2),
-            "peak_mb": round(max(peak, before) / 1024), "stages_s": report.get("timings_s"),
-            "counts": report["counts"]}
+    report = json.loads((out / "speed" / "report.json").read_text())
+    return {"wall_s": round(wall, 2), "peak_mb": round(max(peak, before) / 1024),
+            "stages_s": report.get("timings_s"), "counts": report["counts"]}
+
+
+def measure(scale: int, repeat: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="sig2osm-speed-") as tmp:
+        folder = Path(tmp)
+        profile = write_inputs(scale, folder)
+        runs = [run_once(profile, folder / f"out{i}") for i in range(repeat)]
+    walls = [float(str(r["wall_s"])) for r in runs]
+    median = runs[walls.index(sorted(walls)[len(walls) // 2])]
+    return {"scale": scale, "source": 10_000 * scale, "osm": 100_000 * scale,
+            "wall_s": statistics.median(walls), "wall_min_s": min(walls),
+            "wall_max_s": max(walls), "runs": repeat,
+            "peak_mb": max(int(str(r["peak_mb"])) for r in runs),
+            "stages_s (median run)": median["stages_s"], "counts": median["counts"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     scales = [int(a) for a in (argv if argv is not None else sys.argv[1:])] or [1, 10]
     ok = True
     for scale in scales:
-        with tempfile.TemporaryDirectory(prefix="sig2osm-speed-") as tmp:
-            result = run_once(scale, Path(tmp))
+        result = measure(scale, repeat=5 if scale == 1 else 1)
         print(json.dumps(result))
         if scale == 1:
             ok = float(str(result["wall_s"])) <= 5.0 and float(str(result["peak_mb"])) <= 500
     if 1 in scales:  # the targets are set for scale 1 only
-        print("targets met (scale 1: ≤ 5 s, ≤ 500 MB)" if ok else "TARGETS MISSED (scale 1)")
+        print("targets met (scale 1, median of 5 runs: ≤ 5 s, ≤ 500 MB)" if ok
+              else "TARGETS MISSED (scale 1)")
     return 0 if ok else 1
 
 

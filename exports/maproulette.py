@@ -37,7 +37,7 @@ def task_line(group: ChangeGroup, instructions: str, geometry: dict[str, Any] | 
               fragments: XmlFragments | None = None) -> str:
     """One task: RS, the FeatureCollection as compact JSON, newline; `geometry`: the group's
     geometry as GeoJSON, when already known; `fragments`: the objects' XML, when written."""
-    osc = osmchange_xml(ChangeSet([group]), fragments)
+    osc = osmchange_xml(ChangeSet((group,)), fragments)
     decision = group.decision
     osm_key = f"{group.main.type}/{group.main.id}" if group.action != CREATE else None
     properties: dict[str, Any] = {

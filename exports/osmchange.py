@@ -13,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -27,7 +27,7 @@ from conflation.decisions import CREATE, MODIFY, Decision
 from exports.tag_rules import tag_problem, tags_problem
 from pipeline import __version__
 from pipeline.errors import ExportError
-from pipeline.opl import exact_objects, opl_writer, read_opl
+from pipeline.opl import exact_objects, opl_writer, read_opl, read_opl_nodes
 from pipeline.osm_model import OsmElement
 
 GENERATOR = f"sig2osm {__version__}"
@@ -71,11 +71,12 @@ class ChangeGroup:
         return max(tagged or self.objects, key=lambda o: _ORDER[o.type])
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChangeSet:
-    """New and modified objects grouped by decision; written nodes, ways, relations."""
+    """New and modified objects grouped by decision; written nodes, ways, relations. Built
+    once, then read by every writer and check: the list of all objects is sorted once."""
 
-    groups: list[ChangeGroup] = field(default_factory=list)
+    groups: Sequence[ChangeGroup] = ()
 
     @property
     def creates(self) -> list[OsmObject]:
@@ -87,12 +88,12 @@ class ChangeSet:
         objects = [o for g in self.groups if g.action == MODIFY for o in g.objects]
         return sorted(objects, key=lambda o: (_ORDER[o.type], o.id))
 
-    @property
+    @cached_property
     def objects(self) -> list[OsmObject]:
         return self.creates + self.modifies
 
     def subset(self, groups: Iterable[ChangeGroup]) -> ChangeSet:
-        return ChangeSet(list(groups))
+        return ChangeSet(tuple(groups))
 
     def bbox(self) -> tuple[float, float, float, float] | None:
         """[west, south, east, north] of every group's geometry."""
@@ -125,7 +126,7 @@ class IdCounter:
 
 def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
     """Turn `create` and `modify` decisions into OSM objects; nothing else is ever written."""
-    changes = ChangeSet()
+    groups = []
     ids = IdCounter()
     for decision in decisions:
         if decision.decision not in (CREATE, MODIFY):
@@ -141,9 +142,9 @@ def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
             geometry = decision.geometry
         else:
             objects, geometry = _modified_all(decision)
-        changes.groups.append(ChangeGroup(decision.decision, decision.source_id, tuple(objects),
-                                          geometry, decision))
-    return changes
+        groups.append(ChangeGroup(decision.decision, decision.source_id, tuple(objects), geometry,
+                                  decision))
+    return ChangeSet(tuple(groups))
 
 
 def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:
@@ -353,7 +354,7 @@ def read_objects(path: Path) -> dict[tuple[str, int], OsmObject]:
             raise ExportError(f"{path.name} does not read back through pyosmium: {exc}") from exc
         finally:
             writer.close()
-        objects = list(read_opl(opl))
+        objects = [*read_opl_nodes(opl), *read_opl(opl, kinds="wr")]
     exact = exact_objects(path, [(o.type, o.id) for o in objects if not o.exact])
     for obj in objects:
         tags, members = exact.get((obj.type, obj.id), (obj.tags, obj.members))

@@ -37,6 +37,10 @@ def tag_problem(key: str, value: str) -> str | None:
 
 def tags_problem(tags: Mapping[str, str]) -> str | None:
     """The first problem among `tags`, in key order, or None."""
+    texts = [*tags, *tags.values()]
+    if all(0 < len(t) <= MAX_LENGTH and not t.isspace() for t in texts) and not _NOT_XML.search(
+            "".join(texts)):
+        return None  # the usual case, seen at once; otherwise find and explain the first problem
     for key in sorted(tags):
         problem = tag_problem(key, tags[key])
         if problem:

@@ -15,19 +15,24 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
+import numpy as np
 import shapely
 from pyproj import CRS
-from shapely.geometry import MultiPoint, Point, mapping, shape
+from shapely.geometry import MultiPoint, Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from exports.tag_rules import tag_problem
+from conflation.decisions import geometries_json
+from exports.tag_rules import tag_problem, tags_problem
 from pipeline.errors import InputError
 from pipeline.profile import Profile
 from pipeline.progress import progress
-from pipeline.sources import LayerInfo, read_layer, read_table
+
+if TYPE_CHECKING:  # geopandas is imported where layers are read: a run reads them on the side
+    import geopandas as gpd
+
+    from pipeline.sources import LayerInfo
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ class SourceLayer:
         return [f for f in self.features if f.skip_reason is None]
 
     def to_json(self) -> dict[str, Any]:
+        geometries = geometries_json([f.geometry for f in self.features])
         return {
             "type": "FeatureCollection",
             "metric_crs": self.metric_crs,
@@ -64,7 +70,7 @@ class SourceLayer:
             "features": [
                 {
                     "type": "Feature",
-                    "geometry": mapping(f.geometry) if f.geometry is not None else None,
+                    "geometry": geometry,
                     "properties": {
                         "source_id": f.source_id,
                         "tags": f.tags,
@@ -72,9 +78,18 @@ class SourceLayer:
                         "attributes": f.attributes,
                     },
                 }
-                for f in self.features
+                for f, geometry in zip(self.features, geometries, strict=True)
             ],
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to come back from the process that ingests, see `pipeline.stages`) with
+        every geometry in one WKB array: shapely pickles geometries one by one, ten times
+        slower."""
+        geometries = np.empty(len(self.features), dtype=object)
+        geometries[:] = [f.geometry for f in self.features]
+        rows = [(f.source_id, f.tags, f.attributes, f.skip_reason) for f in self.features]
+        return _unpickle_layer, (shapely.to_wkb(geometries), rows, self.metric_crs, self.info)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceLayer:
@@ -91,6 +106,15 @@ class SourceLayer:
         return cls(features, data["metric_crs"], dict(data.get("info", {})))
 
 
+def _unpickle_layer(wkb: np.ndarray, rows: list[tuple[str, dict[str, str], dict[str, Any], str | None]],
+                    metric_crs: str, info: dict[str, Any]) -> SourceLayer:
+    geometries = shapely.from_wkb(wkb).tolist()
+    features = tuple(SourceFeature(source_id, geometry, tags, attributes, skip_reason)
+                     for geometry, (source_id, tags, attributes, skip_reason)
+                     in zip(geometries, rows, strict=True))
+    return SourceLayer(features, metric_crs, info)
+
+
 def file_digest(path: Path) -> dict[str, Any]:
     """Path, size and sha256 of an input file, for the report."""
     digest = hashlib.sha256()
@@ -102,6 +126,8 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     """Read the profile's source layer and build one `SourceFeature` per row."""
+    from pipeline.sources import read_layer, read_table
+
     src = profile.source
     if src.geometry == "none":  # a table of names: rows are matched by name, not by place
         frame, info = read_table(source_path, layer=src.layer, encoding=src.encoding,
@@ -224,6 +250,9 @@ def render_tags(
     """Fill `{FIELD}` templates; a template whose field is empty makes the feature unusable."""
     tags: dict[str, str] = {}
     for key, template in templates.items():
+        if "{" not in template:  # a constant (amenity=bench): nothing to fill
+            tags[key] = template.strip()
+            continue
         empty: list[str] = []
 
         def fill(match: re.Match[str], empty: list[str] = empty) -> str:
@@ -239,10 +268,13 @@ def render_tags(
             return tags, f"field {', '.join(empty)} is empty (needed by tag {key})"
         if not value:
             return tags, f"tag {key} has an empty value"
-        problem = tag_problem(key, value)  # over 255 characters, or not XML: refused, not cut
-        if problem:
-            return tags, f"tag {key}: {problem}"
         tags[key] = value
+    if tags_problem(tags) is None:  # the usual case, checked at once
+        return tags, None
+    for key, value in tags.items():  # over 255 characters, or not XML: refused, not cut
+        problem = tag_problem(key, value)
+        if problem:
+            return {k: v for k, v in tags.items() if k != key}, f"tag {key}: {problem}"
     return tags, None
 
 

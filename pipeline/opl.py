@@ -93,6 +93,18 @@ def read_node_blocks(path: Path, block_bytes: int = 1 << 22) -> Iterator[NodeBlo
                                 [float(y) if y else math.nan for y in lats])
 
 
+def read_opl_nodes(path: Path) -> Iterator[OplObject]:
+    """The nodes of an OPL file written by `opl_writer`, as `read_opl` gives them, parsed a
+    block at a time (`read_node_blocks`)."""
+    for block in read_node_blocks(path):
+        tags = {text: parse_tags(text) for text in set(block.tags)}
+        for ident, version, text, lon, lat in zip(block.ids, block.versions, block.tags,
+                                                  block.lons, block.lats, strict=True):
+            yield OplObject("node", ident, version, dict(tags[text]),
+                            None if math.isnan(lon) else lon, None if math.isnan(lat) else lat,
+                            exact=not ambiguous(text))
+
+
 def _node_fields(line: str) -> tuple[str, str, str, str, str]:
     head, *fields = line.rstrip("\n").split(" ")
     values = {f[0]: f[1:] for f in fields if f}

@@ -29,7 +29,7 @@ from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
 from pipeline import __version__
 from pipeline.background import Background
-from pipeline.errors import ExportError, InputError, InputNotFoundError
+from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
 from pipeline.ingest import SourceLayer, file_digest, ingest
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import OsmData
@@ -120,10 +120,17 @@ def run_ingest(ctx: RunContext) -> SourceLayer:
     return layer
 
 
-def run_fetch(ctx: RunContext, layer: SourceLayer) -> OsmData:
+def _osm_files(ctx: RunContext) -> list[Path]:
+    """The local OSM files of the run (none: Overpass)."""
+    return [ctx.osm_override] if ctx.osm_override else list(ctx.profile.osm.file or [])
+
+
+def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
+    """The OSM candidates; `layer` (for the area to ask Overpass about) may be None when the
+    data comes from local files."""
     started = time.perf_counter()
     osm = ctx.profile.osm
-    files = [ctx.osm_override] if ctx.osm_override else (osm.file or [])
+    files = _osm_files(ctx)
     match_ref = ctx.profile.match.ref
     if files:
         digests = [file_digest(f) if f.is_file() else {"path": str(f)} for f in files]
@@ -142,6 +149,7 @@ def run_fetch(ctx: RunContext, layer: SourceLayer) -> OsmData:
     else:
         from pipeline.overpass import fetch_from_overpass
 
+        assert layer is not None, "Overpass is asked about the layer's area"
         data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh)
     if data.coverage is None:
         log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
@@ -275,7 +283,8 @@ def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
 
 def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
                  created: int, modified: int) -> dict[str, Any]:
-    import geopandas
+    from importlib.metadata import version
+
     import osmium
     import pyogrio
     import shapely
@@ -314,7 +323,7 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
             "sig2osm": __version__,
             "python": platform.python_version(),
             "pyosmium": getattr(osmium, "__version__", "unknown"),
-            "geopandas": geopandas.__version__,
+            "geopandas": version("geopandas"),  # not imported here when ingest ran on the side
             "shapely": shapely.__version__,
             "gdal": pyogrio.__gdal_version_string__,
         },
@@ -346,22 +355,49 @@ def run_all(ctx: RunContext) -> dict[str, Any]:
     """Every stage. The reviewers' view (review.geojson and the maps) needs only the decisions,
     so a second process builds it while this one builds and checks the change files. Nothing
     is written before both have succeeded."""
+    with _without_cycle_collection():
+        return _run_stages(ctx)  # its data is freed before the collector is back
+
+
+def _run_stages(ctx: RunContext) -> dict[str, Any]:
     from maps.index import write_index  # not maps.publish: Folium is imported where it is used
 
-    with _without_cycle_collection():
-        layer = run_ingest(ctx)
-        osm = run_fetch(ctx, layer)
-        decisions = run_conflate(ctx, layer, osm)
-        side = Background(partial(_review_files, ctx, layer, decisions), "review and map")
-        try:
-            report, files = export_files(ctx, layer, osm, decisions)
-            files.update(side.result())
-        finally:
-            side.cancel()  # only if still running: export failed
-        _write_outputs(ctx, files)
-        (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
-        write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
+    layer, osm = _layer_and_osm(ctx)
+    decisions = run_conflate(ctx, layer, osm)
+    side = Background(partial(_review_files, ctx, layer, decisions), "review and map")
+    try:
+        report, files = export_files(ctx, layer, osm, decisions)
+        files.update(side.result())
+    finally:
+        side.cancel()  # only if still running: export failed
+    _write_outputs(ctx, files)
+    (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
+    write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     return report
+
+
+def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData]:
+    """Ingest, then fetch; a local extract does not depend on the layer, so a second process
+    reads the layer while this one reads the extract."""
+    if not _osm_files(ctx):
+        layer = run_ingest(ctx)
+        return layer, run_fetch(ctx, layer)
+    reading = Background(partial(_ingest_and_time, ctx), "ingest")
+    try:
+        try:
+            osm = run_fetch(ctx, None)
+        except Sig2osmError:
+            reading.result()  # a layer error first, as when the stages run in turn
+            raise
+        layer, ctx.timings["ingest"] = reading.result()
+    finally:
+        reading.cancel()  # only if still running: the fetch failed
+    return layer, osm
+
+
+def _ingest_and_time(ctx: RunContext) -> tuple[SourceLayer, float]:
+    layer = run_ingest(ctx)
+    return layer, ctx.timings["ingest"]
 
 
 def _review_files(ctx: RunContext, layer: SourceLayer,

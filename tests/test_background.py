@@ -54,3 +54,23 @@ def test_cancel_stops_the_second_process() -> None:
     work = Background(_sleeps, "test")
     work.cancel()
     assert work._process is not None and not work._process.is_alive()
+
+
+def test_a_layer_comes_back_from_the_ingest_process_unchanged() -> None:
+    import pickle
+
+    import shapely
+
+    from pipeline.ingest import SourceFeature, SourceLayer
+
+    layer = SourceLayer((
+        SourceFeature("1", shapely.Point(-4.486, 48.39), {"amenity": "bench"}, {"ID": 1}),
+        SourceFeature("2", None, {}, {"ID": 2, "NOM": "Kerinou"}, "no geometry"),
+        SourceFeature("3", shapely.from_wkt("POLYGON ((0 0, 1 0, 1 1, 0 0), (0.5 0.2, 0.6 0.2, "
+                                            "0.6 0.3, 0.5 0.2))"), {"leisure": "park"}, {}),
+        SourceFeature("4", shapely.from_wkt("LINESTRING Z (0 0 1, 1 1 2)"), {}, {"x": None}),
+    ), "EPSG:2154", {"path": "layer.gpkg"})
+    again = pickle.loads(pickle.dumps(layer))
+    assert again == layer
+    assert [f.geometry.wkt if f.geometry else None for f in again.features] == [
+        f.geometry.wkt if f.geometry else None for f in layer.features]

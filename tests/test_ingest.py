@@ -225,6 +225,15 @@ def test_value_maps_and_numbers() -> None:
     assert problem is None and tags == {"ref": "301", "zone": "green"}
 
 
+def test_a_tag_that_cannot_be_written_makes_the_feature_unusable() -> None:
+    tags, problem = render_tags({"amenity": "bench", "name": "{NOM}", "ref": "{ID}"}, {},
+                                {"ID": 4, "NOM": "Banc " + "x" * 300})
+    assert problem == "tag name: value of name has 305 characters, more than the 255 OSM allows"
+    assert tags == {"amenity": "bench", "ref": "4"}
+    tags, problem = render_tags({"name": "{NOM}"}, {}, {"NOM": "Banc\x0bdu port"})
+    assert problem is not None and "U+000B" in problem and tags == {}
+
+
 def test_source_folder_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "layer"
     folder.mkdir()
