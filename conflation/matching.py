@@ -92,7 +92,8 @@ def conflate(
     run.osm_metric = dict(zip((e.key for e in osm.elements),
                               to_metric([e.geometry for e in osm.elements], metric_crs),
                               strict=True))
-    pending = _forced(run, pending, {e.key: e for e in osm.elements})
+    if any(v.action in (MATCH, CREATE_NEW) for v in settings.reviewer.values()):
+        pending = _forced(run, pending, {e.key: e for e in osm.elements})
     pending = _by_ref(run, pending, osm.elements)
     ref_key = settings.ref_key
     free = [e for e in osm.elements

@@ -190,18 +190,20 @@ def _candidate_nodes(opl: Path, source: Path, match: Mapping[str, Any], ref_key:
     unsure: list[tuple[int, int, float, float]] = []
     for block in read_node_blocks(opl):
         tags = {text: parse_tags(text) for text in set(block.tags)}
+        unclear = {text for text in tags if ambiguous(text)}
         wanted = {text for text, parsed in tags.items()
-                  if ambiguous(text) or is_candidate(parsed, match, ref_key)}
+                  if text in unclear or is_candidate(parsed, match, ref_key)}
         lon, lat = np.array(block.lons), np.array(block.lats)
         valid = (lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)  # False for NaN
         rows = [i for i in np.flatnonzero(valid).tolist() if block.tags[i] in wanted]
         points = shapely.points(lon[rows], lat[rows]).tolist()
+        ids, versions, texts = block.ids, block.versions, block.tags
         for i, point in zip(rows, points, strict=True):
-            if ambiguous(block.tags[i]):
-                unsure.append((block.ids[i], block.versions[i], block.lons[i], block.lats[i]))
-            else:
-                elements.append(OsmElement("node", block.ids[i], block.versions[i],
-                                           dict(tags[block.tags[i]]), point))
+            text = texts[i]
+            if text in unclear:
+                unsure.append((ids[i], versions[i], block.lons[i], block.lats[i]))
+            else:  # nodes with the same tags share one (read-only) tag mapping
+                elements.append(OsmElement("node", ids[i], versions[i], tags[text], point))
     exact = exact_objects(source, [("node", n[0]) for n in unsure])
     for ident, version, x, y in unsure:
         node_tags = exact[("node", ident)][0]
