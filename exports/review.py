@@ -8,6 +8,7 @@ goes through its pure-Python encoder, several times slower on a large run).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,5 +69,24 @@ def review_geojson(decisions: Sequence[Decision]) -> str:
 
 def review_lines(features: Sequence[dict[str, Any]]) -> str:
     """The FeatureCollection, one feature per line."""
-    lines = [json.dumps(feature, ensure_ascii=False) for feature in features]
+    lines = [finite_json(feature) for feature in features]
     return '{"type": "FeatureCollection", "features": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def finite_json(value: Any, **options: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False)` with NaN and infinities written as null: JSON
+    has no such numbers, and browsers and GIS tools refuse a file holding them."""
+    try:  # the common case, without copying the data: every number is finite
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -10,8 +10,6 @@ optional OpenStreetMap tile layer.
 from __future__ import annotations
 
 import html
-import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +17,7 @@ import folium
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from exports.review import finite_json
 from maps.assets import script_tag, style_tag
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -29,26 +28,15 @@ MAP_ID = "sig2osm"  # fixed Folium ids: the same input gives the same page, byte
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or open a tag."""
-    try:  # the common case, without copying the data: every number is finite, keys are text
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False)
+    return script_safe(finite_json(value, separators=(",", ":")))
+
+
+def script_safe(text: str) -> str:
+    """JSON text made safe inside a <script> element (the same JSON once parsed)."""
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                           ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escaped)
     return text
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities (which JSON cannot carry) become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def osm_attribution(label: str) -> str:
@@ -68,6 +56,7 @@ class Page:
     header_html: str = ""
     tiles: bool = True
     tile_attribution: str = ""  # HTML, built from constants
+    data_text: str | None = None  # `data` already written as JSON (review.geojson): embedded as is
 
 
 class _Launch(MacroElement):
@@ -87,6 +76,12 @@ class _Launch(MacroElement):
         self.config = script_json(config)
 
 
+def _data_json(page: Page) -> str:
+    if page.data_text is not None:
+        return script_safe(page.data_text)
+    return script_json(page.data)
+
+
 def render_page(page: Page) -> str:
     """The complete, self-contained HTML page."""
     fmap = folium.Map(location=(46.6, 2.4), zoom_start=5, tiles=None, control_scale=False,
@@ -102,7 +97,7 @@ def render_page(page: Page) -> str:
         "<!--sig2osm:assets-->": (f'<meta charset="utf-8">\n<title>{html.escape(page.title)}'
                                   f"</title>\n{style_tag()}\n{script_tag()}"),
         "<!--sig2osm:header-->": (f'{page.header_html}\n<script type="application/json" '
-                                  f'id="{DATA_ID}">{script_json(page.data)}</script>'),
+                                  f'id="{DATA_ID}">{_data_json(page)}</script>'),
     }
     figure.header.add_child(Element("<!--sig2osm:assets-->"), name="sig2osm_assets")
     figure.html.add_child(Element("<!--sig2osm:header-->"), name="sig2osm_header")

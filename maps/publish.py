@@ -21,13 +21,15 @@ COUNCIL_DATA = "council-map.geojson"
 UMAP_FILE = "map.umap"
 
 
-def map_files(profile: Profile, review: Mapping[str, Any],
+def map_files(profile: Profile, review: Mapping[str, Any], review_text: str,
               layer: Mapping[str, Any] | None) -> dict[str, str]:
-    """map.html for the review FeatureCollection; with a `map:` section also council-map.html,
-    council-map.geojson and map.umap for the source layer (`SourceLayer.to_json()`)."""
+    """map.html for the review FeatureCollection (`review_text`: as review.geojson holds it);
+    with a `map:` section also council-map.html, council-map.geojson and map.umap for the
+    source layer (`SourceLayer.to_json()`)."""
     config = profile.map or MapConfig()
     files = {REVIEWER_PAGE: reviewer_map_html(review, title=f"sig2osm — {profile.name}",
-                                              locale=config.locale, tiles=config.tiles)}
+                                              locale=config.locale, tiles=config.tiles,
+                                              collection_text=review_text)}
     if profile.map is not None:
         assert layer is not None, "a council map needs the source layer"
         council = council_map(layer, profile, load_background(profile))

@@ -26,8 +26,9 @@ DECISION_COLOURS = {
 
 
 def reviewer_map_html(collection: Mapping[str, Any], title: str, *, locale: str = "fr",
-                      tiles: bool = True) -> str:
-    """The self-contained reviewer page for a review FeatureCollection."""
+                      tiles: bool = True, collection_text: str | None = None) -> str:
+    """The self-contained reviewer page for a review FeatureCollection; `collection_text`: the
+    same collection as JSON text when already written (review.geojson), embedded as is."""
     t = texts(locale)
     features = list(collection.get("features") or [])
     counts = Counter(str((f.get("properties") or {}).get("decision")) for f in features)
@@ -48,6 +49,7 @@ def reviewer_map_html(collection: Mapping[str, Any], title: str, *, locale: str 
         header_html=_header(title, t, sum(counts.values()) - sum(drawn.values())),
         tiles=tiles,
         tile_attribution=attribution,
+        data_text=collection_text,
     )
     return render_page(page)
 

@@ -340,10 +340,11 @@ def run_map(ctx: RunContext, layer: SourceLayer | None = None) -> Path:
     review = ctx.run_dir / REVIEW_FILE
     if not review.is_file():
         raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
-    collection = json.loads(review.read_text(encoding="utf-8"))
+    text = review.read_text(encoding="utf-8")
+    collection = json.loads(text)
     if ctx.profile.map is not None and layer is None:
         layer = run_ingest(ctx)
-    write_all_atomic(ctx.run_dir, map_files(ctx.profile, collection,
+    write_all_atomic(ctx.run_dir, map_files(ctx.profile, collection, text,
                                             layer.to_json() if layer is not None else None))
     write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     _timed(ctx, "map", started)
@@ -407,9 +408,10 @@ def _review_files(ctx: RunContext, layer: SourceLayer,
     from maps.publish import REVIEWER_PAGE, map_files
 
     features = review_features(refuse_unwritable(decisions))
-    files = map_files(ctx.profile, {"type": "FeatureCollection", "features": features},
+    text = review_lines(features)
+    files = map_files(ctx.profile, {"type": "FeatureCollection", "features": features}, text,
                       layer.to_json() if ctx.profile.map is not None else None)
-    files[REVIEW_FILE] = review_lines(features)
+    files[REVIEW_FILE] = text
     log.info("map: %d features on %s", len(features), ctx.run_dir / REVIEWER_PAGE)
     return files
 

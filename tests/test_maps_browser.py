@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from maps.council import council_map, council_map_html
+from exports.review import review_lines
 from maps.reviewer import reviewer_map_html
 from pipeline.ingest import ingest
 from pipeline.profile import load_profile
@@ -117,9 +118,13 @@ def assert_inert(opened: Opened) -> None:
     assert raw == 0  # data travels escaped (\\u003c) inside scripts, never as markup
 
 
-def test_reviewer_map_offline(open_page: Any) -> None:
+@pytest.mark.parametrize("as_written", [False, True], ids=["from data", "from review.geojson"])
+def test_reviewer_map_offline(open_page: Any, as_written: bool) -> None:
+    """Also with the data embedded as review.geojson holds it, as `sig2osm run` builds it."""
     collection = review_collection()
-    opened = open_page(reviewer_map_html(collection, title=HOSTILE["close"], tiles=False))
+    text = review_lines(collection["features"]) if as_written else None
+    opened = open_page(reviewer_map_html(collection, title=HOSTILE["close"], tiles=False,
+                                         collection_text=text))
     page = opened.page
     with_geometry = sum(1 for f in collection["features"] if f["geometry"])
     assert page.evaluate("window.sig2osm.rendered()") == with_geometry == 6
