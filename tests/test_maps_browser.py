@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from maps.council import council_map, council_map_html
 from exports.review import review_lines
+from maps.council import council_map, council_map_html
 from maps.reviewer import reviewer_map_html
 from pipeline.ingest import ingest
 from pipeline.profile import load_profile
