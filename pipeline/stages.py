@@ -23,7 +23,7 @@ from typing import Any
 from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, conflate
-from exports.atomic import write_all_atomic, write_atomic
+from exports.atomic import Staging, write_all_atomic, write_atomic
 from exports.bundle import build_exports, remove_stale_chunks
 from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
@@ -354,8 +354,8 @@ def run_map(ctx: RunContext, layer: SourceLayer | None = None) -> Path:
 
 def run_all(ctx: RunContext) -> dict[str, Any]:
     """Every stage. The reviewers' view (review.geojson and the maps) needs only the decisions,
-    so a second process builds it while this one builds and checks the change files. Nothing
-    is written before both have succeeded."""
+    so a second process builds and writes it while this one builds, checks and writes the change
+    files, both into a staging folder; the files move into place once both have succeeded."""
     with _without_cycle_collection():
         return _run_stages(ctx)  # its data is freed before the collector is back
 
@@ -365,13 +365,19 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
 
     layer, osm = _layer_and_osm(ctx)
     decisions = run_conflate(ctx, layer, osm)
-    side = Background(partial(_review_files, ctx, layer, decisions), "review and map")
+    staging = Staging(ctx.run_dir)  # both processes write there; moved into place at the end
+    side = Background(partial(_stage_review_files, ctx, layer, decisions, staging),
+                      "review and map")
     try:
         report, files = export_files(ctx, layer, osm, decisions)
-        files.update(side.result())
-    finally:
-        side.cancel()  # only if still running: export failed
-    _write_outputs(ctx, files)
+        staging.write(files)
+        side.result()
+    except BaseException:
+        side.cancel()  # if still running
+        staging.discard()
+        raise
+    staging.commit()
+    remove_stale_chunks(ctx.run_dir, files)
     (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
     write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     return report
@@ -399,6 +405,11 @@ def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData]:
 def _ingest_and_time(ctx: RunContext) -> tuple[SourceLayer, float]:
     layer = run_ingest(ctx)
     return layer, ctx.timings["ingest"]
+
+
+def _stage_review_files(ctx: RunContext, layer: SourceLayer, decisions: list[Decision],
+                        staging: Staging) -> None:
+    staging.write(_review_files(ctx, layer, decisions))
 
 
 def _review_files(ctx: RunContext, layer: SourceLayer,

@@ -207,6 +207,7 @@ def test_a_failure_in_either_process_writes_nothing(failing: str, tmp_path: Path
     assert main(["-q", "run", str(good), "--out", str(out)]) == 5
     after = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
     assert after == before
+    assert not list(run_dir.glob(".staging-*"))  # what was staged is gone
 
 
 # --- invariant 5 on the real examples: run, apply changes.osc, run again → nothing to do -------
