@@ -39,7 +39,8 @@ def task_line(group: ChangeGroup, instructions: str, geometry: dict[str, Any] | 
     geometry as GeoJSON, when already known; `fragments`: the objects' XML, when written."""
     osc = osmchange_xml(ChangeSet((group,)), fragments)
     decision = group.decision
-    osm_key = f"{group.main.type}/{group.main.id}" if group.action != CREATE else None
+    main = group.main
+    osm_key = f"{main.type}/{main.id}" if group.action != CREATE else None
     properties: dict[str, Any] = {
         "id": f"{group.action}/{group.source_id}",
         "source_id": group.source_id,

@@ -301,11 +301,13 @@ class XmlFragments:
         return text
 
 
+_OSMCHANGE_START = f"<osmChange version=\"0.6\" generator={quoteattr(GENERATOR)}>"
+
+
 def osmchange_xml(changes: ChangeSet, fragments: XmlFragments | None = None) -> str:
     """osmChange 0.6: creates with negative ids and version 1, modifies with the OSM version."""
     fragments = fragments or XmlFragments()
-    lines = ["<?xml version='1.0' encoding='UTF-8'?>",
-             f"<osmChange version=\"0.6\" generator={quoteattr(GENERATOR)}>"]
+    lines = ["<?xml version='1.0' encoding='UTF-8'?>", _OSMCHANGE_START]
     for section, objects in (("create", changes.creates), ("modify", changes.modifies)):
         if not objects:
             continue

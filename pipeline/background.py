@@ -36,8 +36,8 @@ class Background(Generic[T]):
         self._work, self.name = work, name
         self._process: multiprocessing.process.BaseProcess | None = None
         self._receiver: Connection | None = None
-        if "fork" in multiprocessing.get_all_start_methods() and os.environ.get(
-                "SIG2OSM_SERIAL") is None:
+        if "fork" in multiprocessing.get_all_start_methods() and not os.environ.get(
+                "SIG2OSM_SERIAL"):
             context = multiprocessing.get_context("fork")
             self._receiver, sender = context.Pipe(duplex=False)
             self._process = context.Process(target=_serve, args=(work, sender), name=name,
