@@ -18,7 +18,14 @@ $(BIN)/sig2osm: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $@
 
-setup: $(BIN)/sig2osm
+# Bytecode of our modules, as a regular (non-editable) install would have it: each run would
+# otherwise compile them again (PYTHONDONTWRITEBYTECODE is set on the build machines).
+SOURCES := $(shell find pipeline conflation exports maps -name '*.py')
+$(VENV)/.bytecode: $(BIN)/sig2osm $(SOURCES)
+	$(BIN)/python -m compileall -q pipeline conflation exports maps >/dev/null
+	touch $@
+
+setup: $(BIN)/sig2osm $(VENV)/.bytecode
 
 # Debian's chromium for the map tests (Playwright drives it; it never downloads a browser).
 browser:
