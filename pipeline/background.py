@@ -1,10 +1,12 @@
-"""Work done in a second process while this one goes on: a run has two cores, and the maps need
-only the decisions, not the change files being built and checked meanwhile.
+"""Work done in a second process while this one goes on: a run has two cores. The layer can be
+read while the OSM extract is, and the review file and maps need only the decisions, not the
+change files being built and checked meanwhile (see `pipeline.stages.run_all`).
 
 The second process is forked, so it starts at once with the data in memory (nothing is pickled
-on the way in); it sends back its result, which this process writes, so every file is still
-written by one process, after the work it depends on has succeeded. Without `fork` (Windows,
-macOS' default) the work simply runs in this process when its result is asked for.
+on the way in), and what comes back is small: the layer read, or nothing when the work wrote
+its files into a staging folder that this process moves into place once everything succeeded.
+Without `fork` (Windows), or with SIG2OSM_SERIAL set, the work simply runs in this process when
+its result is asked for.
 """
 
 from __future__ import annotations
