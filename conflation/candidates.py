@@ -51,17 +51,19 @@ def geometry_kinds(geometries: np.ndarray) -> np.ndarray:
 
 
 def find_candidates(
-    source: np.ndarray, osm: np.ndarray, search: np.ndarray, radius_of: RadiusFn
+    source: np.ndarray, osm: np.ndarray, search: np.ndarray, radius_of: RadiusFn,
+    tree: shapely.STRtree | None = None,
 ) -> Pairs:
     """Pairs within each source's `search` distance, then within the pair's own radius.
 
     `source` and `osm` are metric geometries; `radius_of(source_pos, osm_pos)` gives the radius
-    of each pair (per-type radii are data, see `conflation.scoring.radii_for`).
+    of each pair (per-type radii are data, see `conflation.scoring.radius_function`); `tree`: an
+    STRtree over `osm`, when already built.
     """
     empty = Pairs(np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0))
     if len(source) == 0 or len(osm) == 0:
         return empty
-    tree = shapely.STRtree(osm)
+    tree = tree if tree is not None else shapely.STRtree(osm)
     left, right = tree.query(source, predicate="dwithin", distance=search)
     if len(left) == 0:
         return empty

@@ -64,6 +64,24 @@ class MatchSettings:
     area: tuple[float, float, float, float] | None = None
 
 
+@dataclass(frozen=True)
+class ProjectedOsm:
+    """The OSM candidates in a metric CRS, with a spatial index over all of them: built once,
+    possibly ahead of time (a run builds it while the layer is still being read)."""
+
+    crs: str
+    geometries: np.ndarray  # aligned with OsmData.elements
+    by_key: dict[str, shapely.Geometry]
+    tree: shapely.STRtree
+
+
+def project_osm(osm: OsmData, metric_crs: str) -> ProjectedOsm:
+    geometries = to_metric([e.geometry for e in osm.elements], metric_crs)
+    return ProjectedOsm(metric_crs, geometries,
+                        dict(zip((e.key for e in osm.elements), geometries.tolist(), strict=True)),
+                        shapely.STRtree(geometries))
+
+
 @dataclass
 class _Run:
     """The working state of one conflation."""
@@ -77,9 +95,11 @@ class _Run:
 
 
 def conflate(
-    sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, settings: MatchSettings
+    sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, settings: MatchSettings,
+    projected: ProjectedOsm | None = None,
 ) -> list[Decision]:
-    """Decide, for every source feature, create / modify / unchanged / review / skip; add missing."""
+    """Decide, for every source feature, create / modify / unchanged / review / skip; add missing.
+    `projected`: `project_osm(osm, …)` when already built (used if its CRS is `metric_crs`)."""
     run = _Run(sources, settings)
     if settings.by_name:
         from conflation.attributes import conflate_by_name  # it builds on this module
@@ -89,16 +109,17 @@ def conflate(
     pending = _screen(run, osm)
     run.metric = dict(zip(pending, to_metric([sources[i].geometry for i in pending], metric_crs),
                           strict=True))
-    run.osm_metric = dict(zip((e.key for e in osm.elements),
-                              to_metric([e.geometry for e in osm.elements], metric_crs),
-                              strict=True))
+    if projected is None or projected.crs != metric_crs:
+        projected = project_osm(osm, metric_crs)
+    run.osm_metric = projected.by_key
     if any(v.action in (MATCH, CREATE_NEW) for v in settings.reviewer.values()):
         pending = _forced(run, pending, {e.key: e for e in osm.elements})
     pending = _by_ref(run, pending, osm.elements)
     ref_key = settings.ref_key
     free = [e for e in osm.elements
             if e.key not in run.taken and not (ref_key and ref_key in e.tags)]
-    _by_score(run, pending, free)
+    # Usually no OSM object is held by a ref or a reviewer: the index over all of them serves.
+    _by_score(run, pending, free, projected if len(free) == len(osm.elements) else None)
     held = [e for e in osm.elements
             if e.key in run.taken or (ref_key and ref_key in e.tags)]
     _doubt_creates_beside_held(run, pending, held)
@@ -206,15 +227,21 @@ def _distance(run: _Run, i: int, element: OsmElement) -> float:
     return float(shapely.distance(run.metric[i], run.osm_metric[element.key]))
 
 
-def _by_score(run: _Run, pending: list[int], free: list[OsmElement]) -> None:
+def _by_score(run: _Run, pending: list[int], free: list[OsmElement],
+              every: ProjectedOsm | None) -> None:
+    """`every`: the projection of every OSM candidate, when `free` is all of them."""
     settings = run.settings
     src_geoms = np.array([run.metric[i] for i in pending] + [None], dtype=object)[:-1]
-    osm_geoms = np.array([run.osm_metric[e.key] for e in free] + [None], dtype=object)[:-1]
+    if every is not None:
+        osm_geoms, tree = every.geometries, every.tree
+    else:
+        osm_geoms = np.array([run.osm_metric[e.key] for e in free] + [None], dtype=object)[:-1]
+        tree = None
     src_tags = [run.sources[i].tags for i in pending]
     osm_tags = [e.tags for e in free]
     radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
                                         settings.radii)
-    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of)
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, tree)
     pairs = _without_rejected(run, pairs, pending, free)
     scored = score_pairs(pairs, src_tags, osm_tags, settings.label_keys)
     eligible = np.flatnonzero(scored.score >= settings.review_threshold)

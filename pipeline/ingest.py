@@ -148,7 +148,7 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     area = profile.match.area or profile.osm.bounds
     if not usable and area:
         usable = [shapely.box(*area)]  # a table without geometry: the area its names lie in
-    metric = _metric_crs(usable)
+    metric = metric_crs_around(usable)
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
                "crs_origin": info.crs_origin, "features": len(features),
@@ -278,7 +278,7 @@ def render_tags(
     return tags, None
 
 
-def _metric_crs(geometries: list[BaseGeometry]) -> str:
+def metric_crs_around(geometries: list[BaseGeometry]) -> str:
     """The UTM zone around the layer's centre: distances in metres with negligible distortion."""
     if not geometries:
         return "EPSG:3857"

@@ -22,7 +22,7 @@ from typing import Any
 
 from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
-from conflation.matching import MatchSettings, conflate
+from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
 from exports.atomic import Staging, write_all_atomic, write_atomic
 from exports.bundle import build_exports, remove_stale_chunks
 from exports.review import review_features, review_geojson, review_lines
@@ -30,7 +30,7 @@ from exports.screening import refuse_unwritable
 from pipeline import __version__
 from pipeline.background import Background
 from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
-from pipeline.ingest import SourceLayer, file_digest, ingest
+from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import OsmData
 from pipeline.profile import Profile
@@ -216,11 +216,13 @@ def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
         raise InputError(f"Decisions file {path} (match.decisions): {exc}.") from exc
 
 
-def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData) -> list[Decision]:
+def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData,
+                 projected: ProjectedOsm | None = None) -> list[Decision]:
+    """`projected`: the OSM candidates already projected (see `conflation.matching`)."""
     started = time.perf_counter()
     settings = replace(match_settings(ctx.profile, layer),
                        reviewer=reviewer_decisions(ctx.profile))
-    decisions = conflate(layer.features, osm, layer.metric_crs, settings)
+    decisions = conflate(layer.features, osm, layer.metric_crs, settings, projected)
     counts = count_decisions(decisions)
     _check_reconciles(counts, layer)
     log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -363,8 +365,8 @@ def run_all(ctx: RunContext) -> dict[str, Any]:
 def _run_stages(ctx: RunContext) -> dict[str, Any]:
     from maps.index import write_index  # not maps.publish: Folium is imported where it is used
 
-    layer, osm = _layer_and_osm(ctx)
-    decisions = run_conflate(ctx, layer, osm)
+    layer, osm, projected = _layer_and_osm(ctx)
+    decisions = run_conflate(ctx, layer, osm, projected)
     staging = Staging(ctx.run_dir)  # both processes write there; moved into place at the end
     side = Background(partial(_stage_review_files, ctx, layer, decisions, staging),
                       "review and map")
@@ -383,12 +385,12 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
-def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData]:
+def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData, ProjectedOsm | None]:
     """Ingest, then fetch; a local extract does not depend on the layer, so a second process
-    reads the layer while this one reads the extract."""
+    reads the layer while this one reads the extract, then projects it for the conflation."""
     if not _osm_files(ctx):
         layer = run_ingest(ctx)
-        return layer, run_fetch(ctx, layer)
+        return layer, run_fetch(ctx, layer), None
     reading = Background(partial(_ingest_and_time, ctx), "ingest")
     try:
         try:
@@ -396,10 +398,15 @@ def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData]:
         except Sig2osmError:
             reading.result()  # a layer error first, as when the stages run in turn
             raise
+        # Reading the layer takes longer (geopandas is imported for it): meanwhile, project the
+        # candidates to the metric CRS the layer will most likely get, that of the OSM area.
+        # The conflation uses the projection only if the layer's CRS is that one.
+        projected = (project_osm(osm, metric_crs_around([osm.coverage]))
+                     if osm.coverage is not None and osm.elements else None)
         layer, ctx.timings["ingest"] = reading.result()
     finally:
         reading.cancel()  # only if still running: the fetch failed
-    return layer, osm
+    return layer, osm, projected
 
 
 def _ingest_and_time(ctx: RunContext) -> tuple[SourceLayer, float]:

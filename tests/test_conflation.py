@@ -187,3 +187,20 @@ def test_decisions_file_errors_name_the_entry() -> None:
         parse_decisions("S9: maybe\n", "yaml", "d.yml")
     with pytest.raises(ReviewerDecisionError, match="source_id"):
         parse_decisions("id,what\n1,reject\n", "csv", "d.csv")
+
+
+def test_a_projection_built_ahead_gives_the_same_decisions_and_a_wrong_one_is_ignored() -> None:
+    """A run projects the OSM candidates while the layer is read, guessing its metric CRS."""
+    from conflation.matching import project_osm
+
+    data = osm(node(1, at(2)), node(2, at(40)), node(3, at(-25)),
+               node(4, at(300), **{REF: "S9", "amenity": "bench"}))
+    sources = [Src("S1", at(0)), Src("S2", at(38)), Src("S3", at(-20)), Src("S4", at(200))]
+    settings = MatchSettings(ref_key=REF)
+    plain = conflate(sources, data, CRS, settings)
+    assert conflate(sources, data, CRS, settings, project_osm(data, CRS)) == plain
+    wrong_zone = project_osm(data, "EPSG:32630")  # UTM 30N: not the layer's CRS, not used
+    assert conflate(sources, data, CRS, settings, wrong_zone) == plain
+    free = osm(node(1, at(2)), node(2, at(40)), node(3, at(-25)))  # no object held by a ref
+    assert conflate(sources, free, CRS, settings, project_osm(free, CRS)) == conflate(
+        sources, free, CRS, settings)
