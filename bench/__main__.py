@@ -9,6 +9,7 @@ import sys
 BENCHMARKS: list[str] = [
     "conflation_dense",
     "conflation_speed",
+    "conflator_compare",
     "conflation_real",
     "conflation_rennes",
     "conflation_hootenanny",

@@ -367,6 +367,7 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
 
     layer, osm, projected = _layer_and_osm(ctx)
     decisions = run_conflate(ctx, layer, osm, projected)
+    del projected  # the conflation's index: freed before the export builds its files
     staging = Staging(ctx.run_dir)  # both processes write there; moved into place at the end
     side = Background(partial(_stage_review_files, ctx, layer, decisions, staging),
                       "review and map")
