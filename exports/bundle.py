@@ -64,7 +64,12 @@ def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
 
 def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData,
                   decisions: Sequence[Decision]) -> ExportResult:
-    decisions = refuse_unwritable(decisions)
+    screened = refuse_unwritable(decisions)
+    refused = sum(1 for before, after in zip(decisions, screened, strict=True) if before is not after)
+    if refused:
+        log.warning("export: %d change(s) refused as unwritable (see review.geojson reasons)",
+                    refused)
+    decisions = screened
     changes = build_changes(decisions)
     check_references(changes, known_osm_objects(osm))
     tags = changeset_tags(profile)

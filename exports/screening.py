@@ -5,7 +5,6 @@ written wrong. Ingest refuses most of these earlier; this also covers decisions 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -15,31 +14,25 @@ from conflation.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision
 from exports.osmchange import IdCounter, new_objects
 from exports.tag_rules import tags_problem
 
-log = logging.getLogger(__name__)
-
 API_MAX_CHANGES = 10000  # elements one changeset may hold on the OSM API
 
 
 def refuse_unwritable(decisions: Sequence[Decision]) -> list[Decision]:
     """The decisions with every unwritable create turned into `skip` and every unwritable modify
-    into `review`, each with a reason that says what is wrong."""
+    into `review`, each with a reason that says what is wrong (the others are the same objects:
+    `is` tells which were refused)."""
     result = []
-    refused = 0
     for decision in decisions:
         problem = writing_problem(decision)
         if problem is None:
             result.append(decision)
             continue
-        refused += 1
         if decision.decision == CREATE:
             result.append(replace(decision, decision=SKIP, proposed=None,
                                   reason=f"cannot be written to OSM: {problem}"))
         else:
             result.append(replace(decision, decision=REVIEW, proposed=MODIFY,
                                   reason=f"cannot be written to OSM as is: {problem}"))
-    if refused:
-        log.warning("export: %d change(s) refused as unwritable (see review.geojson reasons)",
-                    refused)
     return result
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from exports.chunks import Area, split_into_chunks
 from exports.maproulette import RECORD_SEPARATOR, read_tasks, task_change
 from exports.osmchange import build_changes, check_references, read_objects
 from exports.review import review_geojson
+from exports.screening import refuse_unwritable
 from pipeline import __version__
 from pipeline.errors import ExportError
 from pipeline.osm_model import OsmData, OsmElement
@@ -167,7 +169,8 @@ def test_negative_ids_come_from_one_counter_in_decision_order() -> None:
     assert first[0].id == -1
 
 
-def test_unwritable_tags_are_refused_with_a_reason_never_cut() -> None:
+def test_unwritable_tags_are_refused_with_a_reason_never_cut(
+        caplog: pytest.LogCaptureFixture) -> None:
     long_value = "x" * 256
     decisions = [
         Decision("A", CREATE, "", {"amenity": "bench", "name": long_value}, Point(0, 0)),
@@ -178,7 +181,11 @@ def test_unwritable_tags_are_refused_with_a_reason_never_cut() -> None:
         Decision("E", CREATE, "", {"amenity": "bench", "name": "x" * 255}, Point(0, 4)),
     ]
     osm = OsmData((BENCH,), shapely.box(-2, -2, 2, 48), "test")
-    result = build_exports(_profile(), {}, osm, decisions)
+    with caplog.at_level(logging.WARNING):
+        result = build_exports(_profile(), {}, osm, decisions)
+        refuse_unwritable(result.decisions)  # again, as the review file's process does: silent
+    assert [r.getMessage() for r in caplog.records if "unwritable" in r.getMessage()] == [
+        "export: 4 change(s) refused as unwritable (see review.geojson reasons)"]
     by_id = {d.source_id: d for d in result.decisions}
     assert by_id["A"].decision == SKIP and "256 characters" in by_id["A"].reason
     assert by_id["B"].decision == SKIP and "U+000B" in by_id["B"].reason
