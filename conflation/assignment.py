@@ -5,8 +5,8 @@ within each connected group of candidate pairs: a dense optimal assignment for s
 (the shortest augmenting path algorithm of scipy's `linear_sum_assignment`, written out here
 because importing scipy.optimize costs more than solving the thousands of small groups of a
 dense run), a minimum-weight full bipartite matching on the sparse graph for large ones (each
-source feature then has a private "no match" column of score 0). The optimum over the whole graph is the
-optimum within each connected group of candidate pairs; it is never first come, first served.
+source feature then has a private "no match" column of score 0). The optimum over the whole
+graph is the optimum within each connected group; it is never first come, first served.
 
 Doubt is then measured against the nearest alternative assignments (exchanging one pair): when
 another OSM object, or another source feature, would give a total within `margin` of the
