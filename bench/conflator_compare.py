@@ -62,7 +62,12 @@ def timed(command: list[str], cwd: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     compile_bytecode()
-    command = conflator()
+    try:
+        command = conflator()
+    except subprocess.CalledProcessError as exc:
+        print(f"OSM Conflator {CONFLATOR_VERSION} could not be installed from PyPI ({exc}); "
+              "nothing compared")
+        return 1
     with tempfile.TemporaryDirectory(prefix="sig2osm-compare-") as tmp:
         folder = Path(tmp)
         profile = write_inputs(1, False, folder)
