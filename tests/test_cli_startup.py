@@ -1,4 +1,5 @@
-"""Start-up: the PDF command group is imported only when it is used."""
+"""Start-up: the PDF command group, and the heavy libraries a run uses in its second process
+only, are imported only when they are used."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from pipeline.cli import main
 
 def test_importing_the_cli_leaves_the_pdf_tools_alone() -> None:
     code = "import sys, pipeline.cli; print(sorted(m for m in sys.modules if 'pdf' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_main_process_of_a_run_starts_without_geopandas_scipy_or_folium() -> None:
+    code = ("import sys, pipeline.cli, pipeline.stages; "
+            "print(sorted(m for m in ('geopandas', 'pandas', 'scipy', 'folium') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

@@ -142,3 +142,20 @@ def test_fetch_caches_only_what_is_slower_to_read_again(tmp_path: Path, nodes: i
     first = run_fetch(ctx, run_ingest(ctx))
     assert (ctx.work / "fetch.json").is_file() is cached
     assert run_fetch(ctx, run_ingest(ctx)) == first  # from the cache or from the file
+
+
+def test_an_osm_element_is_immutable_and_pickles_with_its_key() -> None:
+    import pickle
+
+    import pytest
+    import shapely
+
+    from pipeline.osm_model import OsmElement
+
+    element = OsmElement("way", 4, 2, {"highway": "service"}, shapely.LineString([(0, 0), (1, 1)]),
+                         nodes=(1, 2))
+    assert element.key == "way/4"
+    with pytest.raises(AttributeError):
+        element.id = 5  # type: ignore[misc]
+    again = pickle.loads(pickle.dumps(element))
+    assert again == element and again.key == "way/4" and again.nodes == (1, 2)
