@@ -252,16 +252,17 @@ REVIEW_FILE = "review.geojson"
 def run_export(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                decisions: list[Decision]) -> dict[str, Any]:
     """Build every output in memory, validate it, then write all files atomically."""
-    report, files = export_files(ctx, layer, osm, decisions)
-    files[REVIEW_FILE] = review_geojson(refuse_unwritable(decisions))
+    report, files, written = export_files(ctx, layer, osm, decisions)
+    files[REVIEW_FILE] = review_geojson(written)
     _write_outputs(ctx, files)
     return report
 
 
-def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData,
-                 decisions: list[Decision]) -> tuple[dict[str, Any], dict[str, str]]:
+def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData, decisions: list[Decision]
+                 ) -> tuple[dict[str, Any], dict[str, str], list[Decision]]:
     """report.json's content and every file of the export stage but review.geojson (see
-    `run_export`), built and validated."""
+    `run_export`), built and validated; and the decisions as written (unwritable changes
+    refused)."""
     started = time.perf_counter()
     result = build_exports(ctx.profile, layer.info, osm, decisions)
     changes = result.changes
@@ -275,7 +276,7 @@ def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData,
     log.info("export: %d objects created, %d modified, in %s (%d chunks, %d MapRoulette tasks)",
              len(changes.creates), len(changes.modifies), ctx.run_dir, len(result.chunks),
              len(changes.groups))
-    return report, files
+    return report, files, result.decisions
 
 
 def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
@@ -372,7 +373,7 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
     side = Background(partial(_stage_review_files, ctx, layer, decisions, staging),
                       "review and map")
     try:
-        report, files = export_files(ctx, layer, osm, decisions)
+        report, files, _ = export_files(ctx, layer, osm, decisions)
         staging.write(files)
         side.result()
     except BaseException:
@@ -417,13 +418,8 @@ def _ingest_and_time(ctx: RunContext) -> tuple[SourceLayer, float]:
 
 def _stage_review_files(ctx: RunContext, layer: SourceLayer, decisions: list[Decision],
                         staging: Staging) -> None:
-    staging.write(_review_files(ctx, layer, decisions))
-
-
-def _review_files(ctx: RunContext, layer: SourceLayer,
-                  decisions: list[Decision]) -> dict[str, str]:
     """review.geojson and the map pages, from the decisions as the export writes them (after
-    refusing unwritable changes)."""
+    refusing unwritable changes; the export, in the other process, refuses the same ones)."""
     from maps.publish import REVIEWER_PAGE, map_files
 
     features = review_features(refuse_unwritable(decisions))
@@ -431,8 +427,8 @@ def _review_files(ctx: RunContext, layer: SourceLayer,
     files = map_files(ctx.profile, {"type": "FeatureCollection", "features": features}, text,
                       layer.to_json() if ctx.profile.map is not None else None)
     files[REVIEW_FILE] = text
+    staging.write(files)
     log.info("map: %d features on %s", len(features), ctx.run_dir / REVIEWER_PAGE)
-    return files
 
 
 @contextmanager
