@@ -147,8 +147,9 @@ def evaluate(features: list[Feature], outcome: dict[str, tuple[str, str | None]]
 
 
 def run_sig2osm(features: list[Feature], osm: OsmData) -> dict[str, tuple[str, str | None]]:
-    # The import keeps OSM's spelling of names (keep-osm); a different spelling is no conflict.
-    settings = MatchSettings(policies={"name": "keep-osm"})
+    # The profile a user writes first: no policy for `name` (add-if-missing keeps OSM's spelling
+    # and shows the difference; only review-if-different keys hold a feature for review).
+    settings = MatchSettings()
     decisions = conflate(features, osm, _utm(osm), settings)
     return {d.source_id: (d.decision, d.osm_key) for d in decisions if d.source_id}
 

@@ -366,12 +366,13 @@ def street_decision(run: _NameRun, feature: SourceLike, ways: Sequence[OsmElemen
         return Decision(decision=REVIEW, proposed=MODIFY,
                         reason=f"matched {where} but values differ: {conflicts}", **base)
     changed = [(w, m) for w, m in merges if m.changes_anything]
+    kept = next((m.kept_text() for _, m in merges if m.kept), "")
     if not changed:
-        return Decision(decision=UNCHANGED, reason=f"matched {where}; OSM already has these tags",
-                        **base)
+        return Decision(decision=UNCHANGED,
+                        reason=f"matched {where}; OSM already has these tags{kept}", **base)
     keys = sorted({k for _, m in changed for k in (*m.new, *m.changed, *m.removed)})
     return Decision(decision=MODIFY, reason=f"matched {where}; sets {', '.join(keys)} on "
-                    f"{len(changed)} of {len(ways)} way(s)", **base)
+                    f"{len(changed)} of {len(ways)} way(s){kept}", **base)
 
 
 def _conflicts(merges: Sequence[tuple[OsmElement, TagMerge]]) -> str:

@@ -5,13 +5,16 @@ Every geometry pairing gives a geometric closeness `geo` in [0, 1] next to the d
 - point ↔ node, way or area: distance to the object (to the outline of an area, 0 inside);
   geo = 1 - distance / radius.
 - polygon ↔ area: overlap, the larger of intersection over union and 0.85 × containment
-  (a building drawn smaller or larger than its parcel); polygon ↔ node or line: as for points.
+  (a building drawn smaller or larger than its parcel); outlines that do not touch count a
+  little within match.distance (a shifted building) and nothing beyond; polygon ↔ node or
+  line: as for points.
 - line ↔ way: the share of one line lying within a buffer of the other (OSM splits streets
   into many ways, so the better of both directions counts), or 1 - Hausdorff / radius.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,12 +36,14 @@ class Pairs:
     osm: np.ndarray  # int
     distance: np.ndarray  # metres
     geo: np.ndarray  # geometric closeness in [0, 1]
+    areas: np.ndarray  # bool: an area of the source and an area of OSM
 
     def __len__(self) -> int:
         return len(self.source)
 
     def subset(self, keep: np.ndarray) -> Pairs:
-        return Pairs(self.source[keep], self.osm[keep], self.distance[keep], self.geo[keep])
+        return Pairs(self.source[keep], self.osm[keep], self.distance[keep], self.geo[keep],
+                     self.areas[keep])
 
 
 def geometry_kinds(geometries: np.ndarray) -> np.ndarray:
@@ -52,7 +57,7 @@ def geometry_kinds(geometries: np.ndarray) -> np.ndarray:
 
 def find_candidates(
     source: np.ndarray, osm: np.ndarray, search: np.ndarray, radius_of: RadiusFn,
-    tree: shapely.STRtree | None = None,
+    tree: shapely.STRtree | None = None, near: float = math.inf,
 ) -> Pairs:
     """Pairs within each source's `search` distance, then within the pair's own radius.
 
@@ -60,7 +65,8 @@ def find_candidates(
     of each pair (per-type radii are data, see `conflation.scoring.radius_function`); `tree`: an
     STRtree over `osm`, when already built.
     """
-    empty = Pairs(np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0))
+    empty = Pairs(np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0),
+                  np.zeros(0, bool))
     if len(source) == 0 or len(osm) == 0:
         return empty
     tree = tree if tree is not None else shapely.STRtree(osm)
@@ -71,18 +77,19 @@ def find_candidates(
     radius = radius_of(left, right)
     keep = distance <= radius
     left, right, distance, radius = left[keep], right[keep], distance[keep], radius[keep]
-    geo = _closeness(source[left], osm[right], distance, radius)
-    return Pairs(left, right, distance, geo)
+    src, dst = source[left], osm[right]
+    areas = (geometry_kinds(src) == AREA) & (geometry_kinds(dst) == AREA)
+    geo = _closeness(src, dst, distance, radius, areas, near)
+    return Pairs(left, right, distance, geo, areas)
 
 
-def _closeness(src: np.ndarray, osm: np.ndarray, distance: np.ndarray,
-               radius: np.ndarray) -> np.ndarray:
+def _closeness(src: np.ndarray, osm: np.ndarray, distance: np.ndarray, radius: np.ndarray,
+               areas: np.ndarray, near: float) -> np.ndarray:
     geo = np.clip(1.0 - distance / np.maximum(radius, 1e-9), 0.0, 1.0)
-    src_kind, osm_kind = geometry_kinds(src), geometry_kinds(osm)
-    areas = (src_kind == AREA) & (osm_kind == AREA)
     if areas.any():
-        geo[areas] = _area_overlap(src[areas], osm[areas], geo[areas])
-    lines = (src_kind == LINE) & (osm_kind == LINE)
+        close = np.where(distance[areas] <= near, geo[areas], 0.0)
+        geo[areas] = _area_overlap(src[areas], osm[areas], close)
+    lines = (geometry_kinds(src) == LINE) & (geometry_kinds(osm) == LINE)
     if lines.any():
         geo[lines] = _line_overlap(src[lines], osm[lines], radius[lines])
     return geo

@@ -241,9 +241,9 @@ def _by_score(run: _Run, pending: list[int], free: list[OsmElement],
     osm_tags = [e.tags for e in free]
     radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
                                         settings.radii)
-    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, tree)
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, tree, settings.distance)
     pairs = _without_rejected(run, pairs, pending, free)
-    scored = score_pairs(pairs, src_tags, osm_tags, settings.label_keys)
+    scored = score_pairs(pairs, src_tags, osm_tags, settings.label_keys, near=settings.distance)
     eligible = np.flatnonzero(scored.score >= settings.review_threshold)
     assignment = assign(pairs.source[eligible], pairs.osm[eligible], scored.score[eligible],
                         settings.review_margin)
@@ -270,8 +270,9 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
     radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
                                         settings.radii)
     src_geoms = np.array([run.metric[i] for i in creates] + [None], dtype=object)[:-1]
-    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of)
-    scored = score_pairs(pairs, src_tags, [e.tags for e in held], settings.label_keys)
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, near=settings.distance)
+    scored = score_pairs(pairs, src_tags, [e.tags for e in held], settings.label_keys,
+                         near=settings.distance)
     best: dict[int, int] = {}
     for p in np.argsort(-scored.score, kind="stable").tolist():
         best.setdefault(int(pairs.source[p]), p)
@@ -449,11 +450,13 @@ def _matched(
                         MODIFY, dict(feature.tags))
     if merge.changes_anything:
         keys = ", ".join(sorted([*merge.new, *merge.changed, *merge.removed]))
-        decision = Decision(feature.source_id, MODIFY, f"matched {where}; sets {keys}",
+        decision = Decision(feature.source_id, MODIFY,
+                            f"matched {where}; sets {keys}{merge.kept_text()}",
                             merge.tags, feature.geometry, element, distance, merge, candidates,
                             source_tags=dict(feature.tags))
         return _low_precision(decision, settings)
-    return Decision(feature.source_id, UNCHANGED, f"matched {where}; OSM already has these tags",
+    return Decision(feature.source_id, UNCHANGED,
+                    f"matched {where}; OSM already has these tags{merge.kept_text()}",
                     merge.tags, feature.geometry, element, distance, merge, candidates,
                     source_tags=dict(feature.tags))
 

@@ -3,14 +3,17 @@
 A policy decides what happens to one key when a source feature is matched to an OSM object:
 
 - ``add-if-missing`` (default): the source value is added when OSM lacks the key; when OSM has
-  another value, OSM's value is kept and the feature goes to review (invariant 3: a mapper's
-  value is never replaced silently, and a difference is shown to a person).
+  another value, OSM's value is kept and the difference is shown to reviewers (`kept`), without
+  holding the feature for review (invariant 3: a mapper's value is never replaced silently).
 - ``keep-osm``: the source value is added when OSM lacks the key; OSM's value is kept silently.
-- ``review-if-different``: like add-if-missing, but the proposal carries the source's value, so a
-  reviewer who accepts it replaces OSM's.
+- ``review-if-different``: the proposal carries the source's value and the feature goes to
+  review, so a reviewer who accepts it replaces OSM's.
 - ``authoritative``: the source value replaces OSM's (keys listed in ``match.authoritative``).
 
-No tag is ever removed, except keys listed in ``match.remove`` that the source leaves empty.
+Values equal after normalising case, accents, spacing, punctuation and common abbreviations
+(`Burger King` / `BURGER KING`, `Av. Jean-Jaurès` / `Avenue Jean Jaures`) are not a difference
+under any policy: OSM's spelling stays. No tag is ever removed, except keys listed in
+``match.remove`` that the source leaves empty.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from conflation.names import normalise_name
+
 ADD_IF_MISSING = "add-if-missing"
 KEEP_OSM = "keep-osm"
 REVIEW_IF_DIFFERENT = "review-if-different"
 AUTHORITATIVE = "authoritative"
 
 POLICIES: dict[str, str] = {
-    ADD_IF_MISSING: "add when OSM lacks the key; a different OSM value is kept and reviewed",
+    ADD_IF_MISSING: "add when OSM lacks the key; a different OSM value is kept and shown",
     KEEP_OSM: "add when OSM lacks the key; a different OSM value is kept silently",
     REVIEW_IF_DIFFERENT: "add when missing; a different value is proposed and reviewed",
     AUTHORITATIVE: "the source value replaces OSM's",
@@ -45,6 +50,20 @@ class TagMerge:
     @property
     def changes_anything(self) -> bool:
         return bool(self.new or self.changed or self.removed)
+
+    def kept_text(self, limit: int = 3) -> str:
+        """"; OSM's value kept: name 'X' (source 'Y')" for a reason, or "" when none was."""
+        if not self.kept:
+            return ""
+        shown = [f"{k} '{osm}' (source '{src}')" for k, (osm, src) in list(self.kept.items())[:limit]]
+        more = f" and {len(self.kept) - limit} more" if len(self.kept) > limit else ""
+        return "; OSM's value kept: " + ", ".join(shown) + more
+
+
+def same_value(a: str, b: str) -> bool:
+    """Equal after normalising case, accents, spacing, punctuation and abbreviations."""
+    x = normalise_name(a)
+    return bool(x) and x == normalise_name(b)
 
 
 def policy_for(key: str, policies: Mapping[str, str], authoritative: tuple[str, ...] | list[str]) -> str:
@@ -76,7 +95,7 @@ def merge_tags(
             tags[key] = value
             new[key] = value
             continue
-        if old == value:
+        if old == value or same_value(old, value):
             continue
         policy = policy_for(key, policies, authoritative)
         if policy == AUTHORITATIVE:
@@ -86,10 +105,8 @@ def merge_tags(
             tags[key] = value
             changed[key] = (old, value)
             conflicts.append(key)
-        else:
+        elif policy == ADD_IF_MISSING:
             kept[key] = (old, value)
-            if policy == ADD_IF_MISSING:
-                conflicts.append(key)
     for key in removable:
         if key not in source_tags and key in tags:
             removed[key] = tags.pop(key)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import __version__
-from pipeline.ingest import TEMPLATE_FIELD
+from pipeline.osm_model import describe_match
+from pipeline.templates import template_fields
 from pipeline.profile import Profile
 
 GUIDELINES = "https://wiki.openstreetmap.org/wiki/Import/Guidelines"
@@ -185,7 +186,7 @@ def tagging_blocks(profile: Profile) -> list[Block]:
     """The tag mapping table from the profile, then one table per value map."""
     rows = []
     for key, template in profile.tags.items():
-        names = TEMPLATE_FIELD.findall(template)
+        names = template_fields(template)
         if not names:
             origin = "fixed value"
         else:
@@ -194,8 +195,7 @@ def tagging_blocks(profile: Profile) -> list[Block]:
             if mapped:
                 origin += " (values mapped, see below)"
         rows.append([f"`{key}`", f"`{template}`", origin])
-    match = ", ".join(f"`{k}={v if isinstance(v, str) else '|'.join(v)}`"
-                      for k, v in profile.osm.match.items())
+    match = "`" + describe_match(profile.osm.match).replace(" or ", "` or `") + "`"
     blocks: list[Block] = [("table", (["OSM key", "Value", "Origin"], rows)),
                            ("p", f"OSM objects tagged {match} are taken as the same kind.")]
     for name, mapping in profile.values.items():

@@ -25,9 +25,12 @@ from shapely.geometry.base import BaseGeometry
 
 from conflation.decisions import geometries_json
 from exports.tag_rules import tag_problem, tags_problem
+from pipeline.cleaning import TextRepairs, plain
 from pipeline.errors import InputError
+from pipeline.osm_model import match_alternatives, tags_match
 from pipeline.profile import Profile
 from pipeline.progress import progress
+from pipeline.templates import TagTemplates, field_text, template_fields
 
 if TYPE_CHECKING:  # geopandas is imported where layers are read: a run reads them on the side
     import geopandas as gpd
@@ -36,7 +39,6 @@ if TYPE_CHECKING:  # geopandas is imported where layers are read: a run reads th
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 WGS84 = "EPSG:4326"
 
 
@@ -139,9 +141,11 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     pdf_derived = "pdf_file" in frame.columns  # written by `sig2osm pdf extract`: low precision
     frame = frame.to_crs(WGS84)
     _check_lonlat_range(frame, info)
-    rows = _rows(frame, src.id)
+    repairs = TextRepairs()
+    rows = _rows(frame, src.id, repairs)
     valid = shapely.is_valid(frame.geometry.values).tolist()  # at once, not per feature
-    features = [_feature(row, profile, ok)
+    build = FeatureBuilder(profile)
+    features = [build(row, ok)
                 for row, ok in progress(zip(rows, valid, strict=True), "ingest", len(rows),
                                         " features")]
     usable = [f.geometry for f in features if f.geometry is not None]
@@ -152,17 +156,31 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
                "crs_origin": info.crs_origin, "features": len(features),
-               "pdf_derived": pdf_derived}
+               "pdf_derived": pdf_derived, "tags_left_out": build.templates.summary(),
+               "text_repaired": repairs.summary(), **info.notes}
+    _log_data_notes(details)
     return SourceLayer(tuple(features), metric, details)
 
 
-def _rows(frame: gpd.GeoDataFrame, id_field: str) -> list[tuple[str, BaseGeometry | None, dict]]:
+def _rows(frame: gpd.GeoDataFrame, id_field: str,
+          repairs: TextRepairs) -> list[tuple[str, BaseGeometry | None, dict]]:
     columns = [c for c in frame.columns if c != frame.geometry.name]
     rows = []
     for geom, record in zip(frame.geometry, frame[columns].to_dict("records"), strict=True):
-        attributes = {k: _plain(v) for k, v in record.items()}
-        rows.append((_text(attributes[id_field]), geom, attributes))
+        attributes = repairs.clean({k: plain(v) for k, v in record.items()})
+        rows.append((field_text(attributes[id_field]), geom, attributes))
     return rows
+
+
+def _log_data_notes(details: Mapping[str, Any]) -> None:
+    """What ingest changed or left out, said once per layer (also in report.json)."""
+    for key, entry in details["tags_left_out"].items():
+        log.warning("ingest: tag %s left out of %d feature(s): field %s empty", key,
+                    entry["features"], ", ".join(entry["fields"]))
+    for name, entry in details["text_repaired"].items():
+        before, after = entry["example"]
+        log.warning("ingest: field %s: %d value(s) repaired from double-encoded UTF-8 (e.g. "
+                    "%r -> %r)", name, entry["values"], before, after)
 
 
 def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) -> None:
@@ -174,7 +192,7 @@ def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) 
     if id_field not in columns:
         problems.append(f"id field '{id_field}' (source.id) not found; fields: {', '.join(columns)}")
     else:
-        ids = [_text(_plain(v)) for v in frame[id_field]]
+        ids = [field_text(plain(v)) for v in frame[id_field]]
         empty = sum(1 for i in ids if not i)
         if empty:
             problems.append(f"{empty} feature(s) have an empty id in field '{id_field}'")
@@ -183,7 +201,7 @@ def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) 
             shown = ", ".join(dupes[:20]) + (f" … ({len(dupes)} in all)" if len(dupes) > 20 else "")
             problems.append(f"duplicate ids in field '{id_field}': {shown}")
     for key, template in profile.tags.items():
-        for name in TEMPLATE_FIELD.findall(template):
+        for name in template_fields(template):
             if name not in columns:
                 problems.append(f"tag '{key}' uses field '{name}', which the layer lacks; "
                                 f"fields: {', '.join(columns)}")
@@ -208,15 +226,47 @@ def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo) -> None:
             "for Lambert-93, EPSG:3942–3950 for the CC zones).")
 
 
-def _feature(row: tuple[str, BaseGeometry | None, dict], profile: Profile,
-             valid: bool | None = None) -> SourceFeature:
-    source_id, geom, attributes = row
-    geometry, geometry_problem = _repair(geom, valid)
-    if profile.source.geometry == "none":
-        geometry, geometry_problem = None, None  # matched by name (conflation.attributes)
-    tags, tag_problem = render_tags(profile.tags, profile.values, attributes)
-    reason = geometry_problem or tag_problem
-    return SourceFeature(source_id, geometry, tags, attributes, reason)
+class FeatureBuilder:
+    """One `SourceFeature` per row: geometry repaired, tags filled from the templates."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.templates = TagTemplates.from_profile(profile.tags, profile.values)
+        self.by_name = profile.source.geometry == "none"  # matched by name, not by place
+        self.match = match_alternatives(profile.osm.match)
+        self.match_keys = {k for alternative in self.match for k in alternative}
+
+    def __call__(self, row: tuple[str, BaseGeometry | None, dict],
+                 valid: bool | None = None) -> SourceFeature:
+        source_id, geom, attributes = row
+        geometry, geometry_problem = _repair(geom, valid)
+        if self.by_name:
+            geometry, geometry_problem = None, None  # matched by name (conflation.attributes)
+        tags, problem = self.tags(attributes)
+        return SourceFeature(source_id, geometry, tags, attributes, geometry_problem or problem)
+
+    def tags(self, attributes: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
+        """The proposed tags, and why they make the feature unusable (None when they don't)."""
+        rendered = self.templates.render(attributes)
+        tags = rendered.tags
+        if rendered.missing_required:
+            key, name = rendered.missing_required[0]
+            return tags, f"field {name} is empty (required by tag {key})"
+        lost = [(key, fields) for key, fields in rendered.left_out if key in self.match_keys]
+        if lost and not self.by_name and not tags_match(tags, self.match):
+            key, fields = lost[0]
+            return tags, (f"tag {key} left out (field {', '.join(fields)} empty), so the "
+                          "feature is not of the kind osm.match describes")
+        return tags, _unwritable(tags)
+
+
+def _unwritable(tags: dict[str, str]) -> str | None:
+    if tags_problem(tags) is None:  # the usual case, checked at once
+        return None
+    for key, value in tags.items():  # over 255 characters, or not XML: refused, not cut
+        problem = tag_problem(key, value)
+        if problem:
+            return f"tag {key}: {problem}"
+    return None
 
 
 def _repair(geom: BaseGeometry | None,
@@ -242,42 +292,6 @@ def _repair(geom: BaseGeometry | None,
     return geom, None
 
 
-def render_tags(
-    templates: Mapping[str, str],
-    value_maps: Mapping[str, Mapping[str, str]],
-    attributes: Mapping[str, Any],
-) -> tuple[dict[str, str], str | None]:
-    """Fill `{FIELD}` templates; a template whose field is empty makes the feature unusable."""
-    tags: dict[str, str] = {}
-    for key, template in templates.items():
-        if "{" not in template:  # a constant (amenity=bench): nothing to fill
-            tags[key] = template.strip()
-            continue
-        empty: list[str] = []
-
-        def fill(match: re.Match[str], empty: list[str] = empty) -> str:
-            name = match.group(1)
-            value = _text(attributes.get(name))
-            mapped = value_maps.get(name, {}).get(value, value)
-            if not mapped:
-                empty.append(name)
-            return mapped
-
-        value = TEMPLATE_FIELD.sub(fill, template).strip()
-        if empty:
-            return tags, f"field {', '.join(empty)} is empty (needed by tag {key})"
-        if not value:
-            return tags, f"tag {key} has an empty value"
-        tags[key] = value
-    if tags_problem(tags) is None:  # the usual case, checked at once
-        return tags, None
-    for key, value in tags.items():  # over 255 characters, or not XML: refused, not cut
-        problem = tag_problem(key, value)
-        if problem:
-            return {k: v for k, v in tags.items() if k != key}, f"tag {key}: {problem}"
-    return tags, None
-
-
 def metric_crs_around(geometries: list[BaseGeometry]) -> str:
     """The UTM zone around the layer's centre: distances in metres with negligible distortion."""
     if not geometries:
@@ -288,28 +302,3 @@ def metric_crs_around(geometries: list[BaseGeometry]) -> str:
     return CRS.from_epsg(epsg).to_string()
 
 
-def _plain(value: Any) -> Any:
-    """Attribute values as JSON-friendly Python values (no NaN, no numpy or pandas types)."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", errors="replace")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _text(value: Any) -> str:
-    """A field value as tag text: 574.0 is "574", None is ""."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()

@@ -26,38 +26,20 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_model import OsmData, OsmElement
+from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate, match_keys
 from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
+
+Kinds = TagMatch | Sequence[TagMatch]  # what the readers keep (see osm_model.candidate_kinds)
 
 # Keys whose closed ways are lines, not areas, unless tagged area=yes (OSM wiki: Key:area).
 _LINEAR_KEYS = ("highway", "barrier", "railway", "waterway", "power", "route")
 
 
-def tags_match(tags: Mapping[str, str], match: Mapping[str, str | Sequence[str]]) -> bool:
-    """Whether `tags` satisfy every key of `match` ("*" any value, a list any of its values)."""
-    for key, wanted in match.items():
-        value = tags.get(key)
-        if value is None:
-            return False
-        if wanted == "*":
-            continue
-        if isinstance(wanted, str):
-            if value != wanted:
-                return False
-        elif value not in wanted:
-            return False
-    return True
-
-
-def is_candidate(tags: Mapping[str, str], match: Mapping[str, Any], ref_key: str | None) -> bool:
-    return tags_match(tags, match) or (ref_key is not None and ref_key in tags)
-
-
 def read_osm_file(
     path: Path,
-    match: Mapping[str, Any],
+    match: Kinds,
     ref_key: str | None,
     bounds: Sequence[float] | None = None,
 ) -> OsmData:
@@ -106,7 +88,7 @@ def _coverage_from_profile(
 
 
 def _read_with_osmium(
-    path: Path, match: Mapping[str, Any], ref_key: str | None, bounds: Sequence[float] | None
+    path: Path, match: Kinds, ref_key: str | None, bounds: Sequence[float] | None
 ) -> OsmData:
     try:
         reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
@@ -136,9 +118,9 @@ def _read_with_osmium(
 
 
 def _osmium_elements(
-    path: Path, match: Mapping[str, Any], ref_key: str | None
+    path: Path, match: Kinds, ref_key: str | None
 ) -> Iterable[OsmElement]:
-    keys = sorted(set(match) | ({ref_key} if ref_key else set()))
+    keys = sorted(set(match_keys(match)) | ({ref_key} if ref_key else set()))
     with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
         nodes = Path(tmp) / "nodes.opl"
         writer = opl_writer(nodes)
@@ -164,7 +146,7 @@ def _osmium_elements(
                                "is damaged or not OSM data.") from exc
 
 
-def _ways_and_areas(processor: Any, path: Path, match: Mapping[str, Any], ref_key: str | None
+def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | None
                     ) -> Iterator[OsmElement]:
     wkb = osmium.geom.WKBFactory()
     members: dict[int, tuple[tuple[str, int, str], ...]] = {}
@@ -182,7 +164,7 @@ def _ways_and_areas(processor: Any, path: Path, match: Mapping[str, Any], ref_ke
             yield element
 
 
-def _candidate_nodes(opl: Path, source: Path, match: Mapping[str, Any], ref_key: str | None
+def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
                      ) -> list[OsmElement]:
     """The nodes of an OPL file that are candidates and have a valid location; nodes whose
     tags OPL cannot render exactly are read again from `source`."""
@@ -263,7 +245,7 @@ def _order(element: OsmElement) -> tuple[int, int]:
 
 def osm_data_from_overpass_json(
     payload: Mapping[str, Any],
-    match: Mapping[str, Any],
+    match: Kinds,
     ref_key: str | None,
     coverage: BaseGeometry | None,
     coverage_origin: str,
@@ -416,7 +398,7 @@ def _xml_element(node: Any) -> dict[str, Any]:
 
 
 def read_overpass_xml(
-    path: Path, match: Mapping[str, Any], ref_key: str | None, bounds: Sequence[float] | None
+    path: Path, match: Kinds, ref_key: str | None, bounds: Sequence[float] | None
 ) -> OsmData:
     """A recorded Overpass XML answer, through the same builder as JSON answers."""
     opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
@@ -458,7 +440,7 @@ def merge_overpass_payloads(payloads: Sequence[Mapping[str, Any]]) -> dict[str, 
 def read_osm_files_with_diffs(
     files: Sequence[Path],
     diffs: Sequence[Path],
-    match: Mapping[str, Any],
+    match: Kinds,
     ref_key: str | None,
     bounds: Sequence[float] | None,
 ) -> OsmData:
@@ -478,7 +460,7 @@ def read_osm_files_with_diffs(
     return _merged_extracts(files, diffs, match, ref_key, bounds)
 
 
-def _merged_answers(files: Sequence[Path], match: Mapping[str, Any], ref_key: str | None,
+def _merged_answers(files: Sequence[Path], match: Kinds, ref_key: str | None,
                     bounds: Sequence[float] | None) -> OsmData:
     payloads = []
     for path in files:
@@ -493,7 +475,7 @@ def _merged_answers(files: Sequence[Path], match: Mapping[str, Any], ref_key: st
                                        coverage, origin, meta)
 
 
-def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Mapping[str, Any],
+def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
                      ref_key: str | None, bounds: Sequence[float] | None) -> OsmData:
 
     covers = [_read_header_box(f) for f in files]

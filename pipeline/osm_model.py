@@ -6,13 +6,71 @@ the production path. Geometries are in EPSG:4326 (lon, lat).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
+
+
+# What counts as "the same kind" (`osm.match`): a mapping of key -> "*" (any value), a value,
+# or a list of values (any of them); or a list of such mappings ("A or B").
+TagMatch = Mapping[str, str | Sequence[str]]
+
+
+def match_alternatives(match: TagMatch | Sequence[TagMatch]) -> list[TagMatch]:
+    """`osm.match` as a list of alternatives, each a mapping every key of which must hold."""
+    if isinstance(match, Mapping):
+        return [match]
+    return list(match)
+
+
+def _satisfies(tags: Mapping[str, str], wanted: TagMatch) -> bool:
+    for key, expected in wanted.items():
+        value = tags.get(key)
+        if value is None:
+            return False
+        if expected == "*":
+            continue
+        if isinstance(expected, str):
+            if value != expected:
+                return False
+        elif value not in expected:
+            return False
+    return True
+
+
+def tags_match(tags: Mapping[str, str], match: TagMatch | Sequence[TagMatch]) -> bool:
+    """Whether `tags` satisfy one alternative of `match` ("*" any value, a list any of its
+    values)."""
+    if isinstance(match, Mapping):
+        return _satisfies(tags, match)
+    return any(_satisfies(tags, alternative) for alternative in match)
+
+
+def is_candidate(tags: Mapping[str, str], match: TagMatch | Sequence[TagMatch],
+                 ref_key: str | None) -> bool:
+    return tags_match(tags, match) or (ref_key is not None and ref_key in tags)
+
+
+def candidate_kinds(match: TagMatch | Sequence[TagMatch],
+                    related: Sequence[TagMatch] = ()) -> list[TagMatch]:
+    """What the OSM readers keep: the kinds of `osm.match` and the related kinds."""
+    return [*match_alternatives(match), *related]
+
+
+def match_keys(match: TagMatch | Sequence[TagMatch]) -> list[str]:
+    """Every key `match` names, sorted."""
+    return sorted({key for alternative in match_alternatives(match) for key in alternative})
+
+
+def describe_match(match: TagMatch | Sequence[TagMatch]) -> str:
+    """`amenity=bench` / `highway=bus_stop or amenity=shelter`, for messages."""
+    return " or ".join(
+        ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}" for k, v in alt.items())
+        for alt in match_alternatives(match))
 
 
 class _ElementFields(NamedTuple):

@@ -40,7 +40,7 @@ from pipeline.osm_files import (
     osm_data_from_overpass_json,
     overpass_xml_to_json,
 )
-from pipeline.osm_model import OsmData
+from pipeline.osm_model import OsmData, candidate_kinds, describe_match, match_alternatives
 from pipeline.profile import OsmConfig, Profile
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def fetch_from_overpass(
         answers = [client.run(q) for q in queries]
     payload = merge_overpass_payloads([a.payload for a in answers])
     meta = _meta(osm, queries, answers, payload)
-    data = osm_data_from_overpass_json(payload, osm.match, profile.match.ref, coverage, origin, meta)
+    data = osm_data_from_overpass_json(payload, candidate_kinds(osm.match, osm.related),
+                                       profile.match.ref, coverage, origin, meta)
     _guard_empty(data, layer, osm, queries)
     log.info("overpass: %d candidates from %s in %d quer%s (cache %s), osm_base %s",
              len(data.elements), osm.overpass_url, len(queries), "y" if len(queries) == 1 else
@@ -98,8 +99,10 @@ def build_query(osm: OsmConfig, ref_key: str | None, box: BBox) -> str:
     if osm.date:
         settings += f'[date:"{_ql_string(osm.date)}"]'
     where = _ql_bbox(box)
-    filters = "".join(_ql_filter(k, v) for k, v in osm.match.items())
-    lines = [settings + ";", "(", f"  nwr{filters}{where};"]
+    lines = [settings + ";", "("]
+    for alternative in [*match_alternatives(osm.match), *osm.related]:
+        filters = "".join(_ql_filter(k, v) for k, v in alternative.items())
+        lines.append(f"  nwr{filters}{where};")
     if ref_key:
         lines.append(f'  nwr["{_ql_string(ref_key)}"]{where};')
     lines += [");", "(._;>;);", "out meta;"]
@@ -316,7 +319,7 @@ def _guard_empty(data: OsmData, layer: SourceLayer, osm: OsmConfig, queries: lis
     usable = len(layer.usable)
     if data.elements or osm.expect_empty or usable <= TRIVIAL_LAYER:
         return
-    match = ", ".join(f"{k}={v}" for k, v in osm.match.items())
+    match = describe_match(osm.match)
     raise OsmDataError(f"Overpass at {osm.overpass_url} returned no candidate ({match}) around "
                        f"{usable} usable source features. Treating that as 'nothing in OSM' would "
                        "propose a duplicate of everything mapped already; check the query below "

@@ -44,13 +44,23 @@ class SourceConfig:
     # row matched to OSM ways by name within match.area (see conflation/attributes.py).
     geometry: str = "file"
     columns: list[str] = field(default_factory=list)  # names for a headerless CSV's columns
+    swap_axes: bool = False  # the layer was published with x and y (lon and lat) swapped
+    # Features far from the rest of the layer (a point at 0,0, one in another country):
+    # "skip" them with their own reason, or "keep" them (a national layer with overseas parts).
+    outliers: str = "skip"
+    repair_text: bool = True  # repair double-encoded UTF-8 ("VillÃ©giature"), with a warning
 
 
 @dataclass(frozen=True)
 class OsmConfig:
     """Which OSM objects are candidates, and where they are read from."""
 
-    match: TagMatch  # tags that make an OSM object "the same kind"; "*" any value, list any of
+    # Tags that make an OSM object "the same kind": "*" any value, a list any of them; a list of
+    # such mappings is "any of them" ([{highway: bus_stop}, {amenity: shelter}]).
+    match: TagMatch | list[TagMatch]
+    # Kinds related to `match` (a park's gardens and playgrounds): an object of such a kind with
+    # the feature's name sends it to review instead of a create; it is never modified.
+    related: list[TagMatch] = field(default_factory=list)
     file: list[Path] | None = None  # local extract(s); null: Overpass
     diff: list[Path] | None = None  # .osc files applied on top of `file`, in order
     bounds: list[float] | None = None  # [west, south, east, north] when the file declares no area
@@ -60,6 +70,7 @@ class OsmConfig:
     expect_empty: bool = False  # allow a fetch that returns no candidate
     timeout: int = 180  # Overpass [timeout:…] in seconds
     maxsize: int = 536870912  # Overpass [maxsize:…] in bytes
+    max_tiles: int = 64  # most Overpass queries (tiles of 0.5°) one fetch may send
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class MatchConfig:
     # [west, south, east, north]: where a geometry-less source's names are looked for among OSM
     # ways (null: the whole area the OSM data covers).
     area: list[float] | None = None
+    # Features of the layer within this many metres of each other, of the same kind, are one
+    # object listed twice: they go to review together (0: never looked for).
+    duplicates: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -335,8 +349,16 @@ def _semantic_problems(profile: Profile) -> list[str]:
         problems.append("source: give exactly one of 'path' or 'url'")
     if not profile.name.strip() or "/" in profile.name or profile.name.startswith("."):
         problems.append(f"name: {profile.name!r} must be a plain folder name")
-    if not profile.osm.match:
+    if not profile.osm.match or not all(profile.osm.match if isinstance(profile.osm.match, list)
+                                        else [profile.osm.match]):
         problems.append("osm.match: give at least one tag, e.g. {amenity: bench}")
+    if profile.source.outliers not in ("skip", "keep"):
+        problems.append(f"source.outliers: expected 'skip' or 'keep', got "
+                        f"{profile.source.outliers!r}")
+    if profile.match.duplicates < 0:
+        problems.append("match.duplicates: expected metres, 0 or more")
+    if profile.osm.max_tiles < 1:
+        problems.append("osm.max_tiles: expected 1 or more")
     if profile.osm.bounds is not None:
         b = profile.osm.bounds
         if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):

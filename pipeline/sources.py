@@ -13,8 +13,9 @@ import struct
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -50,6 +51,7 @@ class LayerInfo:
     encoding: str | None
     crs: str  # as found in the file or assigned by the profile
     crs_origin: str  # "file" or "profile"
+    notes: dict[str, Any] = field(default_factory=dict)  # what reading changed (decimal commas)
 
     @property
     def label(self) -> str:

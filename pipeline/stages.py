@@ -32,7 +32,7 @@ from pipeline.background import Background
 from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
+from pipeline.osm_model import OsmData, candidate_kinds
 from pipeline.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -173,12 +173,13 @@ def _worth_caching(ctx: RunContext, files: list[Path], data: OsmData) -> bool:
 
 def _read_local(ctx: RunContext, files: list[Path]) -> OsmData:
     osm = ctx.profile.osm
+    kinds = candidate_kinds(osm.match, osm.related)
     if len(files) > 1 or osm.diff:
         from pipeline.osm_files import read_osm_files_with_diffs
 
-        return read_osm_files_with_diffs(files, osm.diff or [], osm.match, ctx.profile.match.ref,
+        return read_osm_files_with_diffs(files, osm.diff or [], kinds, ctx.profile.match.ref,
                                          osm.bounds)
-    return read_osm_file(files[0], osm.match, ctx.profile.match.ref, osm.bounds)
+    return read_osm_file(files[0], kinds, ctx.profile.match.ref, osm.bounds)
 
 
 def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:

@@ -156,7 +156,7 @@ def test_one_decision_per_row_by_name_within_the_area(tmp_path: Path) -> None:
     got = _by_id(decisions)
     assert {k: d.decision for k, d in got.items()} == {
         "1": "modify", "2": "modify", "3": "review", "4": "review", "5": "skip", "6": "skip",
-        "7": "review", "8": "review", "9": "skip", "10": "review"}
+        "7": "review", "8": "review", "9": "skip", "10": "unchanged"}
     assert "no OSM street named 'Rue Inconnue' in the area" in got["5"].reason  # not the bus stop
     assert "no OSM street named 'Rue Hors Zone'" in got["6"].reason  # outside match.area
     assert "2 groups of OSM ways named 'Rue de la Gare'" in got["3"].reason
@@ -164,8 +164,9 @@ def test_one_decision_per_row_by_name_within_the_area(tmp_path: Path) -> None:
     assert "closest 'Rue Gambette' (way/40)" in got["4"].reason and got["4"].proposed == "modify"
     assert "rows 7, 8 all name the OSM street 'Rue Double'" in got["7"].reason
     assert got["7"].osm is None and got["8"].osm is None
-    assert "way/80 name:br: OSM 'Plasenn X', source 'Plasenn Y'" in got["10"].reason
-    assert "field name is empty" in got["9"].reason
+    # A different value is OSM's to keep (add-if-missing), shown, not a review.
+    assert "OSM's value kept: name:br 'Plasenn X' (source 'Plasenn Y')" in got["10"].reason
+    assert "no name to find the street by" in got["9"].reason
 
 
 def test_a_street_of_several_ways_is_one_decision_modifying_the_ways_that_change(
@@ -211,5 +212,5 @@ def test_run_apply_run_again_gives_nothing_to_do_and_reviewer_answers_hold(
     again = _decide(_setup(tmp_path, extra, "  diff: changes.osc\n", "again.yml"))
     counts = count_decisions(again)
     assert counts["modify"] == 0 and counts["create"] == 0 and counts["missing"] == 0
-    assert counts["unchanged"] == 5  # rows 1–4 and 8, now found by ref:test
+    assert counts["unchanged"] == 6  # rows 1–4, 8 and 10 (OSM keeps its name:br), by ref:test
     assert "same ref:test" in _by_id(again)["1"].reason

@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from pipeline.errors import InputError, InputNotFoundError
-from pipeline.ingest import ingest, render_tags
+from pipeline.ingest import FeatureBuilder, ingest
 from pipeline.profile import load_profile
 
 BONDY_GPKG = "bondy/municipal/bondy_layers.gpkg"
@@ -212,26 +212,59 @@ def test_broken_features_are_skipped_with_reason(bondy_meters: gpd.GeoDataFrame,
     layer = run_ingest(profile_for(tmp_path, f"  path: {path}\n  id: identifiant",
                                    '  zone: "{zone}"'))
     reasons = [f.skip_reason for f in layer.features]
-    assert reasons[0] == "field zone is empty (needed by tag zone)"
+    assert reasons[0] is None and "zone" not in layer.features[0].tags  # the tag, not the feature
+    assert layer.info["tags_left_out"] == {"zone": {"features": 1, "fields": ["zone"]}}
     assert reasons[1] == "empty geometry"
     assert reasons[2] is None and layer.features[2].geometry.geom_type == "MultiPolygon"
     assert reasons[3] == "empty geometry"
 
 
-def test_value_maps_and_numbers() -> None:
-    tags, problem = render_tags({"ref": "{ID}", "zone": "{ZONE}"},
-                                {"ZONE": {"ZONE VERTE": "green"}},
-                                {"ID": 301.0, "ZONE": "ZONE VERTE"})
-    assert problem is None and tags == {"ref": "301", "zone": "green"}
+def builder(tmp_path: Path, tags: str, match: str = "{amenity: bench}") -> FeatureBuilder:
+    path = tmp_path / "tags.yml"
+    path.write_text(f"name: t\nsource: {{path: x.csv, id: ID}}\nosm: {{match: {match}}}\n"
+                    f"tags:\n{tags}\n", encoding="utf-8")
+    return FeatureBuilder(load_profile(path))
 
 
-def test_a_tag_that_cannot_be_written_makes_the_feature_unusable() -> None:
-    tags, problem = render_tags({"amenity": "bench", "name": "{NOM}", "ref": "{ID}"}, {},
-                                {"ID": 4, "NOM": "Banc " + "x" * 300})
+def test_value_maps_and_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "values.yml"
+    path.write_text('name: t\nsource: {path: x.csv, id: ID}\nosm: {match: {amenity: bench}}\n'
+                    'tags: {amenity: bench, ref: "{ID}", zone: "{ZONE}"}\n'
+                    'values: {ZONE: {ZONE VERTE: green}}\n', encoding="utf-8")
+    tags, problem = FeatureBuilder(load_profile(path)).tags({"ID": 301.0, "ZONE": "ZONE VERTE"})
+    assert problem is None and tags == {"amenity": "bench", "ref": "301", "zone": "green"}
+
+
+def test_template_marks_optional_default_required(tmp_path: Path) -> None:
+    build = builder(tmp_path, '  amenity: bench\n  addr:housenumber: "{numero}{rep?}"\n'
+                    '  fee: "{PAYANT|no}"\n  wheelchair: "{PMR}"\n  ref: "{ID!}"')
+    assert build.tags({"numero": 12, "rep": "bis", "PAYANT": "yes", "PMR": "yes", "ID": "a"}) == (
+        {"amenity": "bench", "addr:housenumber": "12bis", "fee": "yes", "wheelchair": "yes",
+         "ref": "a"}, None)
+    tags, problem = build.tags({"numero": 12, "rep": None, "PAYANT": "", "PMR": " ", "ID": "b"})
+    assert problem is None  # the feature stays usable; the empty tag is left out
+    assert tags == {"amenity": "bench", "addr:housenumber": "12", "fee": "no", "ref": "b"}
+    tags, problem = build.tags({"numero": None, "rep": "bis", "PMR": "no", "ID": None})
+    assert problem == "field ID is empty (required by tag ref)"
+    # Counted over the usable features: the skipped one lost addr:housenumber too.
+    assert build.templates.summary() == {"wheelchair": {"features": 1, "fields": ["PMR"]}}
+
+
+def test_a_lost_kind_tag_makes_the_feature_unusable(tmp_path: Path) -> None:
+    build = builder(tmp_path, '  amenity: "{TYPE}"\n  name: "{NOM}"',
+                    "[{amenity: bench}, {amenity: waste_basket}]")
+    assert build.tags({"TYPE": "bench", "NOM": None}) == ({"amenity": "bench"}, None)
+    tags, problem = build.tags({"TYPE": None, "NOM": "Banc"})
+    assert problem == ("tag amenity left out (field TYPE empty), so the feature is not of the "
+                       "kind osm.match describes")
+
+
+def test_a_tag_that_cannot_be_written_makes_the_feature_unusable(tmp_path: Path) -> None:
+    build = builder(tmp_path, '  amenity: bench\n  name: "{NOM}"\n  ref: "{ID}"')
+    tags, problem = build.tags({"ID": 4, "NOM": "Banc " + "x" * 300})
     assert problem == "tag name: value of name has 305 characters, more than the 255 OSM allows"
-    assert tags == {"amenity": "bench", "ref": "4"}
-    tags, problem = render_tags({"name": "{NOM}"}, {}, {"NOM": "Banc\x0bdu port"})
-    assert problem is not None and "U+000B" in problem and tags == {}
+    tags, problem = build.tags({"ID": 4, "NOM": "Banc\x0bdu port"})
+    assert problem is not None and "U+000B" in problem
 
 
 def test_source_folder_is_refused(tmp_path: Path) -> None:

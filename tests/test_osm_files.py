@@ -9,7 +9,8 @@ import osmium
 import pytest
 
 from pipeline.errors import OsmDataError
-from pipeline.osm_files import read_osm_file, tags_match
+from pipeline.osm_files import read_osm_file
+from pipeline.osm_model import tags_match
 
 BONDY_OSM = "bondy/osm/map.osm"
 GRENOBLE_JSON = "grenoble-horodateurs/INPUT/osm-raw-data.json"
@@ -92,6 +93,10 @@ def test_tag_match_semantics() -> None:
     assert not tags_match({"amenity": "bench"}, {"amenity": "bench", "material": "*"})
     assert tags_match({"amenity": "recycling"}, {"amenity": ["recycling", "waste_basket"]})
     assert not tags_match({"amenity": "bench"}, {"amenity": ["recycling", "waste_basket"]})
+    either = [{"highway": "bus_stop"}, {"amenity": "shelter", "shelter_type": "public_transport"}]
+    assert tags_match({"highway": "bus_stop"}, either)
+    assert tags_match({"amenity": "shelter", "shelter_type": "public_transport"}, either)
+    assert not tags_match({"amenity": "shelter"}, either)
 
 
 @pytest.mark.parametrize("content", [
