@@ -16,8 +16,8 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.osm_model import describe_match
-from pipeline.templates import template_fields
 from pipeline.profile import Profile
+from pipeline.templates import template_fields
 
 GUIDELINES = "https://wiki.openstreetmap.org/wiki/Import/Guidelines"
 CODE_OF_CONDUCT = "https://wiki.openstreetmap.org/wiki/Automated_Edits_code_of_conduct"

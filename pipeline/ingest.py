@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field

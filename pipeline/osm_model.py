@@ -14,7 +14,6 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-
 # What counts as "the same kind" (`osm.match`): a mapping of key -> "*" (any value), a value,
 # or a list of values (any of them); or a list of such mappings ("A or B").
 TagMatch = Mapping[str, str | Sequence[str]]
