@@ -254,16 +254,16 @@ def test_a_lost_kind_tag_makes_the_feature_unusable(tmp_path: Path) -> None:
     build = builder(tmp_path, '  amenity: "{TYPE}"\n  name: "{NOM}"',
                     "[{amenity: bench}, {amenity: waste_basket}]")
     assert build.tags({"TYPE": "bench", "NOM": None}) == ({"amenity": "bench"}, None)
-    _tags, problem = build.tags({"TYPE": None, "NOM": "Banc"})
+    _, problem = build.tags({"TYPE": None, "NOM": "Banc"})
     assert problem == ("tag amenity left out (field TYPE empty), so the feature is not of the "
                        "kind osm.match describes")
 
 
 def test_a_tag_that_cannot_be_written_makes_the_feature_unusable(tmp_path: Path) -> None:
     build = builder(tmp_path, '  amenity: bench\n  name: "{NOM}"\n  ref: "{ID}"')
-    tags, problem = build.tags({"ID": 4, "NOM": "Banc " + "x" * 300})
+    _, problem = build.tags({"ID": 4, "NOM": "Banc " + "x" * 300})
     assert problem == "tag name: value of name has 305 characters, more than the 255 OSM allows"
-    _tags, problem = build.tags({"ID": 4, "NOM": "Banc\x0bdu port"})
+    _, problem = build.tags({"ID": 4, "NOM": "Banc\x0bdu port"})
     assert problem is not None and "U+000B" in problem
 
 
