@@ -39,7 +39,9 @@ from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecis
 from conflation.metric import to_metric
 from conflation.policies import merge_tags
 from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
-from pipeline.osm_model import OsmData, OsmElement
+
+SAME_NAME = 0.95  # name similarity of one typo (conflation.names): the same name
+from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class MatchSettings:
     # within `area` ([west, south, east, north]; None: the area the OSM data covers).
     by_name: bool = False
     area: tuple[float, float, float, float] | None = None
+    # `osm.match` as alternatives, when the OSM data also holds objects of related kinds
+    # (`osm.related`): those are never matched, only looked at before a create.
+    kinds: tuple[TagMatch, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class _Run:
 
     sources: Sequence[SourceLike]
     settings: MatchSettings
+    metric_crs: str
     metric: dict[int, shapely.Geometry] = field(default_factory=dict)  # source pos -> metric
     osm_metric: dict[str, shapely.Geometry] = field(default_factory=dict)
     decisions: dict[int, Decision] = field(default_factory=dict)
@@ -100,7 +106,10 @@ def conflate(
 ) -> list[Decision]:
     """Decide, for every source feature, create / modify / unchanged / review / skip; add missing.
     `projected`: `project_osm(osm, …)` when already built (used if its CRS is `metric_crs`)."""
-    run = _Run(sources, settings)
+    run = _Run(sources, settings, metric_crs)
+    osm, related = _split_related(osm, settings)
+    if related:
+        projected = None  # built over every object, related ones included
     if settings.by_name:
         from conflation.attributes import conflate_by_name  # it builds on this module
 
@@ -123,7 +132,22 @@ def conflate(
     held = [e for e in osm.elements
             if e.key in run.taken or (ref_key and ref_key in e.tags)]
     _doubt_creates_beside_held(run, pending, held)
+    _doubt_creates_beside_related(run, pending, related)
     return _finish(run, osm)
+
+
+def _split_related(osm: OsmData, settings: MatchSettings) -> tuple[OsmData, list[OsmElement]]:
+    """The candidates of the kinds matched, and the objects of related kinds."""
+    if not settings.kinds:
+        return osm, []
+    main: list[OsmElement] = []
+    related: list[OsmElement] = []
+    for element in osm.elements:
+        wanted = is_candidate(element.tags, settings.kinds, settings.ref_key)
+        (main if wanted else related).append(element)
+    if not related:
+        return osm, []
+    return replace(osm, elements=tuple(main)), related
 
 
 def _finish(run: _Run, osm: OsmData) -> list[Decision]:
@@ -265,18 +289,8 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
     if not creates or not held:
         return
     settings = run.settings
-    src_tags = [run.sources[i].tags for i in creates]
-    osm_geoms = np.array([run.osm_metric[e.key] for e in held] + [None], dtype=object)[:-1]
-    radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
-                                        settings.radii)
-    src_geoms = np.array([run.metric[i] for i in creates] + [None], dtype=object)[:-1]
-    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, near=settings.distance)
-    scored = score_pairs(pairs, src_tags, [e.tags for e in held], settings.label_keys,
-                         near=settings.distance)
-    best: dict[int, int] = {}
-    for p in np.argsort(-scored.score, kind="stable").tolist():
-        best.setdefault(int(pairs.source[p]), p)
-    for s, p in best.items():
+    pairs, scored = _pairs_with(run, creates, held, [run.osm_metric[e.key] for e in held])
+    for s, p in _best_pair_of_each_source(pairs, scored).items():
         score = float(scored.score[p])
         if score < settings.match_threshold:
             continue
@@ -286,6 +300,53 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
             run.decisions[i], decision=REVIEW, proposed=CREATE,
             reason=f"{element.key} at {float(pairs.distance[p]):.1f} m fits (score {score:.2f}) "
                    f"but already belongs to source feature {owner}: new object or duplicate?")
+
+
+def _doubt_creates_beside_related(run: _Run, pending: list[int],
+                                  related: list[OsmElement]) -> None:
+    """A create with an object of a related kind (`osm.related`: a garden for a park) of the
+    same name nearby goes to review: the same object mapped as another kind?"""
+    creates = [i for i in pending if run.decisions[i].decision == CREATE]
+    if not creates or not related:
+        return
+    metric = to_metric([e.geometry for e in related], run.metric_crs)
+    pairs, scored = _pairs_with(run, creates, related, list(metric))
+    same_name = np.nan_to_num(scored.name, nan=0.0) >= SAME_NAME
+    for s, p in _best_pair_of_each_source(pairs.subset(same_name), _subset(scored, same_name)
+                                          ).items():
+        i, element = creates[s], related[int(pairs.osm[same_name][p])]
+        kind = ", ".join(f"{k}={element.tags[k]}" for k in MAIN_KEYS if k in element.tags)
+        run.decisions[i] = replace(
+            run.decisions[i], decision=REVIEW, proposed=CREATE,
+            reason=f"OSM has {element.key} ({kind}) named '{_label(element.tags, run.settings.label_keys)}' "
+                   f"at {float(pairs.distance[same_name][p]):.1f} m: the same object mapped as "
+                   "another kind, or a new one?")
+
+
+def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
+                metric: list[shapely.Geometry]) -> tuple[Pairs, Scored]:
+    """Candidate pairs and their scores between some source features and some OSM objects."""
+    settings = run.settings
+    src_tags = [run.sources[i].tags for i in sources]
+    osm_geoms = np.array([*metric, None], dtype=object)[:-1]
+    radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
+                                        settings.radii)
+    src_geoms = np.array([run.metric[i] for i in sources] + [None], dtype=object)[:-1]
+    pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, near=settings.distance)
+    scored = score_pairs(pairs, src_tags, [e.tags for e in elements], settings.label_keys,
+                         near=settings.distance)
+    return pairs, scored
+
+
+def _best_pair_of_each_source(pairs: Pairs, scored: Scored) -> dict[int, int]:
+    best: dict[int, int] = {}
+    for p in np.argsort(-scored.score, kind="stable").tolist():
+        best.setdefault(int(pairs.source[p]), p)
+    return best
+
+
+def _subset(scored: Scored, keep: np.ndarray) -> Scored:
+    return Scored(scored.score[keep], scored.name[keep], scored.tags[keep])
 
 
 def _without_rejected(run: _Run, pairs: Pairs, pending: list[int],

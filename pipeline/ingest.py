@@ -11,13 +11,14 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPoint, Point, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -26,6 +27,15 @@ from exports.tag_rules import tag_problem, tags_problem
 from pipeline.cleaning import TextRepairs, plain
 from pipeline.errors import InputError
 from pipeline.osm_model import match_alternatives, tags_match
+from pipeline.placement import (
+    RawSample,
+    check_placement,
+    coordinate_quantum,
+    crs_area_of_use,
+    diagnose,
+    find_outliers,
+    sample_points,
+)
 from pipeline.profile import Profile
 from pipeline.progress import progress
 from pipeline.templates import TagTemplates, field_text, template_fields
@@ -56,6 +66,7 @@ class SourceLayer:
     features: tuple[SourceFeature, ...]
     metric_crs: str  # a projected CRS in metres around the layer, for distances
     info: dict[str, Any] = field(default_factory=dict)  # file, layer, sha256, CRS, encoding…
+    sample: RawSample | None = None  # some points as read, for a diagnosis of where it lies
 
     @property
     def usable(self) -> list[SourceFeature]:
@@ -67,6 +78,7 @@ class SourceLayer:
             "type": "FeatureCollection",
             "metric_crs": self.metric_crs,
             "info": self.info,
+            "sample": None if self.sample is None else asdict(self.sample),
             "features": [
                 {
                     "type": "Feature",
@@ -89,7 +101,8 @@ class SourceLayer:
         geometries = np.empty(len(self.features), dtype=object)
         geometries[:] = [f.geometry for f in self.features]
         rows = [(f.source_id, f.tags, f.attributes, f.skip_reason) for f in self.features]
-        return _unpickle_layer, (shapely.to_wkb(geometries), rows, self.metric_crs, self.info)
+        return _unpickle_layer, (shapely.to_wkb(geometries), rows, self.metric_crs, self.info,
+                                 self.sample)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceLayer:
@@ -103,16 +116,20 @@ class SourceLayer:
             )
             for f in data["features"]
         )
-        return cls(features, data["metric_crs"], dict(data.get("info", {})))
+        sample = data.get("sample")
+        return cls(features, data["metric_crs"], dict(data.get("info", {})),
+                   RawSample(sample["crs"], tuple(sample["x"]), tuple(sample["y"]))
+                   if sample else None)
 
 
 def _unpickle_layer(wkb: np.ndarray, rows: list[tuple[str, dict[str, str], dict[str, Any], str | None]],
-                    metric_crs: str, info: dict[str, Any]) -> SourceLayer:
+                    metric_crs: str, info: dict[str, Any],
+                    sample: RawSample | None) -> SourceLayer:
     geometries = shapely.from_wkb(wkb).tolist()
     features = tuple(SourceFeature(source_id, geometry, tags, attributes, skip_reason)
                      for geometry, (source_id, tags, attributes, skip_reason)
                      in zip(geometries, rows, strict=True))
-    return SourceLayer(features, metric_crs, info)
+    return SourceLayer(features, metric_crs, info, sample)
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -126,46 +143,113 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     """Read the profile's source layer and build one `SourceFeature` per row."""
-    from pipeline.sources import read_layer, read_table
-
     src = profile.source
-    if src.geometry == "none":  # a table of names: rows are matched by name, not by place
-        frame, info = read_table(source_path, layer=src.layer, encoding=src.encoding,
-                                 delimiter=src.delimiter, columns=src.columns)
-    else:
-        frame, info = read_layer(source_path, layer=src.layer, crs=src.crs, encoding=src.encoding,
-                                 x=src.x, y=src.y, delimiter=src.delimiter, columns=src.columns)
+    frame, info = _read(profile, source_path)
     _check_contract(frame, info, profile)
     pdf_derived = "pdf_file" in frame.columns  # written by `sig2osm pdf extract`: low precision
+    if src.swap_axes:
+        frame = frame.set_geometry(shapely.transform(frame.geometry.values, lambda c: c[:, ::-1]))
+    sample, step = _as_read(frame, info)
     frame = frame.to_crs(WGS84)
-    _check_lonlat_range(frame, info)
+    _check_lonlat_range(frame, info, sample)
     repairs = TextRepairs()
-    rows = _rows(frame, src.id, repairs)
+    rows = _rows(frame, src.id, repairs if src.repair_text else None)
     valid = shapely.is_valid(frame.geometry.values).tolist()  # at once, not per feature
     build = FeatureBuilder(profile)
     features = [build(row, ok)
                 for row, ok in progress(zip(rows, valid, strict=True), "ingest", len(rows),
                                         " features")]
-    usable = [f.geometry for f in features if f.geometry is not None]
+    features, outliers = _outliers(features, src.outliers == "skip")
+    usable = [f.geometry for f in features if f.skip_reason is None and f.geometry is not None]
     area = profile.match.area or profile.osm.bounds
     if not usable and area:
         usable = [shapely.box(*area)]  # a table without geometry: the area its names lie in
-    metric = metric_crs_around(usable)
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
                "crs_origin": info.crs_origin, "features": len(features),
                "pdf_derived": pdf_derived, "tags_left_out": build.templates.summary(),
-               "text_repaired": repairs.summary(), **info.notes}
+               "text_repaired": repairs.summary(), "outliers": outliers,
+               "coordinate_step_m": step, "swap_axes": src.swap_axes, **info.notes}
     _log_data_notes(details)
-    return SourceLayer(tuple(features), metric, details)
+    _check_crs_area(usable, sample, info)
+    return SourceLayer(tuple(features), metric_crs_around(usable), details, sample)
+
+
+def _read(profile: Profile, source_path: Path) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    from pipeline.sources import read_layer, read_table
+
+    src = profile.source
+    if src.geometry == "none":  # a table of names: rows are matched by name, not by place
+        return read_table(source_path, layer=src.layer, encoding=src.encoding,
+                          delimiter=src.delimiter, columns=src.columns)
+    return read_layer(source_path, layer=src.layer, crs=src.crs, encoding=src.encoding,
+                      x=src.x, y=src.y, delimiter=src.delimiter, columns=src.columns)
+
+
+def _as_read(frame: gpd.GeoDataFrame, info: LayerInfo) -> tuple[RawSample | None, float | None]:
+    """Some points as read (in the layer's own CRS, for a diagnosis of where it lies) and the
+    step its point coordinates are rounded to, in metres."""
+    geometries = frame.geometry.values
+    present = geometries[~(shapely.is_missing(geometries) | shapely.is_empty(geometries))]
+    if not len(present) or info.crs == "none":
+        return None, None
+    points = shapely.point_on_surface(present)
+    xs, ys = shapely.get_x(points), shapely.get_y(points)
+    plain = shapely.get_type_id(present) == 0
+    geographic = _is_geographic(info.crs)
+    step = coordinate_quantum(xs[plain], ys[plain], geographic) if plain.any() else None
+    x, y = sample_points(xs.tolist(), ys.tolist())
+    return RawSample(info.crs, x, y), step
+
+
+def _is_geographic(crs: str) -> bool:
+    try:
+        return bool(CRS.from_user_input(crs).is_geographic)
+    except CRSError:
+        return False
+
+
+def _outliers(features: list[SourceFeature], skip: bool
+              ) -> tuple[list[SourceFeature], list[dict[str, Any]]]:
+    """Usable features far from the rest of the layer: `skip` (with `skip`), listed."""
+    usable = [i for i, f in enumerate(features) if f.skip_reason is None and f.geometry is not None]
+    if len(usable) < 3:
+        return features, []
+    points = shapely.point_on_surface(np.array([features[i].geometry for i in usable]))
+    found = find_outliers(shapely.get_x(points), shapely.get_y(points))
+    listed = []
+    for outlier in found:
+        i = usable[outlier.index]
+        listed.append({"source_id": features[i].source_id, "km": round(outlier.km, 1)})
+        if skip:
+            alone = "alone" if outlier.group == 1 else f"with {outlier.group - 1} other(s)"
+            features[i] = replace(features[i], skip_reason=(
+                f"outlier: {outlier.km:,.0f} km from the rest of the layer ({alone}); fix its "
+                "coordinates, or set source.outliers: keep"))
+    return features, listed
+
+
+def _check_crs_area(usable: list[BaseGeometry], sample: RawSample | None,
+                    info: LayerInfo) -> None:
+    """A projected layer must lie in its CRS's area of use (Lambert-93 in France)."""
+    area = crs_area_of_use(info.crs) if sample is not None else None
+    if area is None or not usable or sample is None:
+        return
+    points = shapely.point_on_surface(np.array(usable))
+    warning = check_placement(np.column_stack([shapely.get_x(points), shapely.get_y(points)]),
+                              sample, area[0], area[1], info.label)
+    if warning:
+        log.warning("ingest: %s", warning)
 
 
 def _rows(frame: gpd.GeoDataFrame, id_field: str,
-          repairs: TextRepairs) -> list[tuple[str, BaseGeometry | None, dict]]:
+          repairs: TextRepairs | None) -> list[tuple[str, BaseGeometry | None, dict]]:
     columns = [c for c in frame.columns if c != frame.geometry.name]
     rows = []
     for geom, record in zip(frame.geometry, frame[columns].to_dict("records"), strict=True):
-        attributes = repairs.clean({k: plain(v) for k, v in record.items()})
+        attributes = {k: plain(v) for k, v in record.items()}
+        if repairs is not None:
+            attributes = repairs.clean(attributes)
         rows.append((field_text(attributes[id_field]), geom, attributes))
     return rows
 
@@ -210,18 +294,22 @@ def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) 
         raise InputError(f"Source {info.label}: " + "; ".join(problems) + ".")
 
 
-def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo) -> None:
+def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo,
+                        sample: RawSample | None) -> None:
     """A wrong CRS (Lambert-93 metres declared as degrees) gives coordinates off the globe."""
     valid = frame.geometry[~(frame.geometry.isna() | frame.geometry.is_empty)]
     if valid.empty:
         return
     west, south, east, north = valid.total_bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        world = shapely.box(-180, -90, 180, 90)
+        fix = diagnose(sample, world) if sample is not None else None
+        advice = (f"{fix}." if fix else "The CRS is probably wrong: set source.crs (e.g. "
+                  "EPSG:2154 for Lambert-93, EPSG:3942–3950 for the CC zones).")
         raise InputError(
             f"Source {info.label}: coordinates fall outside longitude/latitude range after "
             f"reading them as {info.crs} ({info.crs_origin}); bounds {west:.1f}, {south:.1f}, "
-            f"{east:.1f}, {north:.1f}. The CRS is probably wrong: set source.crs (e.g. EPSG:2154 "
-            "for Lambert-93, EPSG:3942–3950 for the CC zones).")
+            f"{east:.1f}, {north:.1f}. {advice[0].upper()}{advice[1:]}")
 
 
 class FeatureBuilder:

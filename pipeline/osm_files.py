@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
 from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate, match_keys
+from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress
 
 log = logging.getLogger(__name__)
@@ -98,23 +99,67 @@ def _read_with_osmium(
     except RuntimeError as exc:
         raise OsmDataError(f"OSM file {path}: not an OSM file pyosmium can read ({exc}); expected "
                            ".osm, .osm.gz, .osm.bz2, .osm.pbf or an Overpass JSON answer.") from exc
-    coverage: BaseGeometry | None
-    if box.valid():
-        declared = shapely.box(box.bottom_left.lon, box.bottom_left.lat,
-                               box.top_right.lon, box.top_right.lat)
-        coverage = declared
-        origin = f"bounds declared by {path.name}"
-        if bounds is not None:
-            coverage = declared.intersection(shapely.box(*bounds))
-            origin += " intersected with the profile's osm.bounds"
-    else:
-        coverage, origin = _coverage_from_profile(bounds, path.name)
+    declared = (shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
+                            box.top_right.lat) if box.valid() else None)
     elements = list(_osmium_elements(path, match, ref_key))
+    coverage, origin = _union_coverage([path], [declared], bounds, _candidate_node_count(elements))
     meta = {"file": str(path), "generator": header.get("generator", "")}
     base = header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")
     if base:
         meta["osm_base"] = base
     return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+
+
+# An extract whose tagged nodes are nearly all candidates was filtered to them (osmium
+# tags-filter): where its candidates lie says nothing of where OSM lacks them.
+FILTERED_SHARE = 0.9
+
+
+def _candidate_node_count(elements: Sequence[OsmElement]) -> int:
+    return sum(1 for e in elements if e.type == "node")
+
+
+def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
+                     candidate_nodes: int) -> list[BaseGeometry | None]:
+    """Each file's declared area reduced to where its tagged nodes lie (for a file declaring
+    none, where they lie), so a header box larger than the data is not taken as mapped. A
+    filtered file keeps its declared area."""
+    positions = [_tagged_node_positions(f) for f in files]
+    tagged = sum(len(lon) for lon, _ in positions)
+    if tagged and candidate_nodes >= FILTERED_SHARE * tagged:
+        log.warning("OSM file %s holds little besides the candidates (filtered?): its declared "
+                    "area is taken as covered; where it holds no candidate, sig2osm cannot tell "
+                    "a missing object from unmapped land", ", ".join(f.name for f in files))
+        return list(declared)
+    reduced: list[BaseGeometry | None] = []
+    for (lon, lat), box in zip(positions, declared, strict=True):
+        data = footprint(lon, lat)
+        if data is None or box is None:
+            reduced.append(data if box is None else box)
+        else:
+            reduced.append(box if uncovered_share(box, data) < 0.01 else box.intersection(data))
+    return reduced
+
+
+def _tagged_node_positions(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude of every tagged node: libosmium writes them as OPL (nothing
+    reaches Python object by object), their coordinates are read back with one regex."""
+    with tempfile.TemporaryDirectory(prefix="sig2osm-where-") as tmp:
+        opl = Path(tmp) / "tagged.opl"
+        writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,add_metadata=false"))
+        try:
+            for _ in (osmium.FileProcessor(str(path), osmium.osm.NODE)
+                      .with_filter(osmium.filter.EmptyTagFilter())
+                      .with_filter(writer)
+                      .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))):
+                pass  # the last filter lets nothing through: the writer did the work
+        except RuntimeError as exc:
+            raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}).") from exc
+        finally:
+            writer.close()
+        xy = np.fromregex(str(opl), r" x(-?[0-9.]+) y(-?[0-9.]+)",
+                          dtype=[("x", float), ("y", float)])
+    return xy["x"], xy["y"]
 
 
 def _osmium_elements(
@@ -496,7 +541,7 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
         elements = list(_osmium_elements(merged, match, ref_key))
-    coverage, origin = _union_coverage(files, covers, bounds)
+    coverage, origin = _union_coverage(files, covers, bounds, _candidate_node_count(elements))
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
                             "diffs": [str(d) for d in diffs]}
     base_time = _diff_state_time(diffs)
@@ -518,13 +563,27 @@ def _read_header_box(path: Path) -> BaseGeometry | None:
                        box.top_right.lat)
 
 
-def _union_coverage(files: Sequence[Path], covers: Sequence[BaseGeometry | None],
-                    bounds: Sequence[float] | None) -> tuple[BaseGeometry | None, str]:
-    if any(c is None for c in covers):
-        missing = next(f for f, c in zip(files, covers, strict=True) if c is None)
+def _union_coverage(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
+                    bounds: Sequence[float] | None, candidate_nodes: int
+                    ) -> tuple[BaseGeometry | None, str]:
+    """The area the files cover, and where that statement comes from (for the report)."""
+    names = ", ".join(f.name for f in files)
+    reduced = _where_data_lies(files, declared, candidate_nodes)
+    if any(c is None for c in reduced):
+        missing = next(f for f, c in zip(files, reduced, strict=True) if c is None)
         return _coverage_from_profile(bounds, missing.name)
-    coverage = shapely.union_all([c for c in covers if c is not None])
-    origin = f"bounds declared by {', '.join(f.name for f in files)}"
+    coverage = shapely.union_all([c for c in reduced if c is not None])
+    if all(d is None for d in declared):
+        origin = f"where the data of {names} lies (no area declared)"
+    else:
+        whole = shapely.union_all([d if d is not None else c for d, c in zip(declared, reduced,
+                                                                             strict=True)])
+        uncovered = uncovered_share(whole, coverage)
+        origin = f"bounds declared by {names}"
+        if uncovered >= 0.01:
+            origin += f", reduced to where the data lies ({uncovered:.0%} of them holds none)"
+            log.warning("OSM file %s: %.0f %% of the declared area holds no OSM data; features "
+                        "there are skipped, not created", names, 100 * uncovered)
     if bounds is not None:
         coverage = coverage.intersection(shapely.box(*bounds))
         origin += " intersected with the profile's osm.bounds"

@@ -32,7 +32,7 @@ from pipeline.background import Background
 from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, candidate_kinds
+from pipeline.osm_model import OsmData, candidate_kinds, match_alternatives
 from pipeline.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,9 @@ def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
                          review_margin=m.review_margin, radii=dict(m.radii),
                          label_keys=tuple(m.labels),
                          by_name=profile.source.geometry == "none",
-                         area=_box(m.area or profile.osm.bounds))
+                         area=_box(m.area or profile.osm.bounds),
+                         kinds=tuple(match_alternatives(profile.osm.match))
+                         if profile.osm.related else ())
 
 
 def _box(values: list[float] | None) -> tuple[float, float, float, float] | None:
