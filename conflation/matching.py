@@ -35,12 +35,12 @@ from conflation.decisions import (
     Decision,
     SourceLike,
 )
+from conflation.duplicates import duplicate_groups
 from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecision
 from conflation.metric import to_metric
 from conflation.policies import merge_tags
+from conflation.names import SAME_NAME
 from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
-
-SAME_NAME = 0.95  # name similarity of one typo (conflation.names): the same name
 from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate
 
 
@@ -54,6 +54,7 @@ class MatchSettings:
     policies: Mapping[str, str] = field(default_factory=dict)
     removable: tuple[str, ...] = ()
     low_precision: bool = False  # every create or modify goes to review (PDF-derived layers)
+    precision_note: str = "e.g. a PDF map"  # why the source is low precision, for reasons
     match_threshold: float = 0.6  # score at or above which a pair is matched automatically
     review_threshold: float = 0.35  # score at or above which a pair is at least reviewed
     review_margin: float = 0.1  # an alternative this close to the best → review
@@ -67,6 +68,7 @@ class MatchSettings:
     # `osm.match` as alternatives, when the OSM data also holds objects of related kinds
     # (`osm.related`): those are never matched, only looked at before a create.
     kinds: tuple[TagMatch, ...] = ()
+    duplicates: float = 3.0  # metres: features of the layer this close, same kind, are one
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def conflate(
             if e.key in run.taken or (ref_key and ref_key in e.tags)]
     _doubt_creates_beside_held(run, pending, held)
     _doubt_creates_beside_related(run, pending, related)
+    _review_source_duplicates(run, pending)
     return _finish(run, osm)
 
 
@@ -321,6 +324,25 @@ def _doubt_creates_beside_related(run: _Run, pending: list[int],
             reason=f"OSM has {element.key} ({kind}) named '{_label(element.tags, run.settings.label_keys)}' "
                    f"at {float(pairs.distance[same_name][p]):.1f} m: the same object mapped as "
                    "another kind, or a new one?")
+
+
+def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
+    """Features of the layer that are one object listed twice go to review together."""
+    settings = run.settings
+    groups = duplicate_groups(pending, [run.metric[i] for i in pending],
+                              [run.sources[i].tags for i in pending], settings.duplicates,
+                              settings.label_keys)
+    for group in groups:
+        ids = [str(run.sources[i].source_id) for i in group]
+        gap = max(float(shapely.distance(run.metric[group[0]], run.metric[i])) for i in group)
+        for i in group:
+            decision = run.decisions[i]
+            if decision.decision not in (CREATE, MODIFY, UNCHANGED):
+                continue
+            others = ", ".join(x for x in ids if x != decision.source_id)
+            why = (f"source features {', '.join(ids)} lie within {gap:.1f} m of each other with "
+                   f"the same kind: one object listed twice in the source? (see {others})")
+            run.decisions[i] = _as_review(decision, why)
 
 
 def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
@@ -532,7 +554,8 @@ def _low_precision(decision: Decision, settings: MatchSettings) -> Decision:
     if not settings.low_precision:
         return decision
     return replace(decision, decision=REVIEW, proposed=decision.decision,
-                   reason=f"low-precision source (e.g. a PDF map): proposed {decision.decision}, "
+                   reason=f"low-precision source ({settings.precision_note}): proposed "
+                          f"{decision.decision}, "
                           f"{decision.reason}")
 
 

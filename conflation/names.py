@@ -31,6 +31,7 @@ ABBREVIATIONS: dict[str, str] = {
     "univ": "universite", "bibl": "bibliotheque", "pharm": "pharmacie",
     "&": "et", "and": "et", "und": "et",
 }
+SAME_NAME = 0.95  # similarity of one typo (see `name_similarity`): the same name
 _PUNCT = re.compile(r"[^\w&]+")
 _DIGITS = re.compile(r"\d+")
 

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import FetchError, OsmDataError
+from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import (
     HttpClient,
     HttpRequest,
@@ -73,17 +74,24 @@ def fetch_from_overpass(
     osm = profile.osm
     with HttpClient(cache_dir, profile.name, settings or DEFAULT_SETTINGS, refresh, sleep) as http:
         client = OverpassClient(http, osm.overpass_url, osm.expect_empty)
-        coverage, origin = _area_of_interest(client, profile, layer)
-        if coverage is None:
+        boxes, origin = _area_of_interest(client, profile, layer, tile_degrees)
+        if not boxes:
             return OsmData((), None, origin, {"source": "overpass", "server": osm.overpass_url})
-        boxes = tiles(_bounds(coverage), tile_degrees)
+        if len(boxes) > osm.max_tiles:
+            raise OsmDataError(
+                f"The Overpass query for {profile.name} needs {len(boxes)} tiles of "
+                f"{tile_degrees:g}°, more than osm.max_tiles ({osm.max_tiles}): the layer's "
+                "features spread over a large area. Use a local extract (osm.file), or raise "
+                "osm.max_tiles if the layer really covers that much.")
         queries = [build_query(osm, profile.match.ref, box) for box in boxes]
         answers = [client.run(q) for q in queries]
-    payload = merge_overpass_payloads([a.payload for a in answers])
-    meta = _meta(osm, queries, answers, payload)
-    data = osm_data_from_overpass_json(payload, candidate_kinds(osm.match, osm.related),
-                                       profile.match.ref, coverage, origin, meta)
-    _guard_empty(data, layer, osm, queries)
+        coverage = shapely.union_all([shapely.box(*box) for box in boxes])
+        payload = merge_overpass_payloads([a.payload for a in answers])
+        meta = _meta(osm, queries, answers, payload)
+        data = osm_data_from_overpass_json(payload, candidate_kinds(osm.match, osm.related),
+                                           profile.match.ref, coverage, origin, meta)
+        if not data.elements and len(layer.usable) > TRIVIAL_LAYER:
+            _guard_empty(client, data, layer, osm, queries)
     log.info("overpass: %d candidates from %s in %d quer%s (cache %s), osm_base %s",
              len(data.elements), osm.overpass_url, len(queries), "y" if len(queries) == 1 else
              "ies", meta["cache"], meta.get("osm_base", "?"))
@@ -162,23 +170,46 @@ def _bounds(geometry: BaseGeometry) -> BBox:
 # --- the area ----------------------------------------------------------------------------
 
 
-def _area_of_interest(client: OverpassClient, profile: Profile,
-                      layer: SourceLayer) -> tuple[BaseGeometry | None, str]:
+def _area_of_interest(client: OverpassClient, profile: Profile, layer: SourceLayer,
+                      tile_degrees: float) -> tuple[list[BBox], str]:
+    """The boxes to query and where they come from: the tiles that hold the layer's usable
+    features (grown by match.distance), `match.area` for a table without geometry, or the
+    outline of `osm.area` cut into tiles."""
     distance = profile.match.distance
     box = query_bbox(layer, distance)
     if box is None and profile.match.area:  # a table without geometry: its names' area
         west, south, east, north = profile.match.area
         rounded = [round(v, 7) for v in profile.match.area]
         if not profile.osm.area:
-            return shapely.box(west, south, east, north), f"match.area {rounded}"
+            return tiles((west, south, east, north), tile_degrees), f"match.area {rounded}"
         box = (west, south, east, north)
     if profile.osm.area:
-        return _admin_area(client, profile.osm, box)
+        outline, origin = _admin_area(client, profile.osm, box)
+        return tiles(_bounds(outline), tile_degrees), origin
     if box is None:
-        return None, "none: the source layer has no usable feature, so Overpass was not asked"
+        return [], "none: the source layer has no usable feature, so Overpass was not asked"
+    boxes = occupied_tiles(layer, distance, tile_degrees)
     rounded = [round(v, 7) for v in box]
-    return shapely.box(*box), (f"Overpass query bbox {rounded} (the source layer's bbox grown by "
-                               f"match.distance {distance:g} m)")
+    where = "" if len(boxes) == 1 else f", the {len(boxes)} tiles of {tile_degrees:g}° holding them"
+    return boxes, (f"Overpass query bbox {rounded} (the source layer's bbox grown by "
+                   f"match.distance {distance:g} m{where})")
+
+
+def occupied_tiles(layer: SourceLayer, distance_m: float, size: float) -> list[BBox]:
+    """The tiles of the grown layer bbox that hold a usable feature (grown the same way): a
+    layer in two towns 300 km apart is two tiles, not the 600 between them."""
+    box = query_bbox(layer, distance_m)
+    assert box is not None
+    everything = tiles(box, size)
+    if len(everything) == 1:
+        return everything
+    geoms = [f.geometry for f in layer.usable if f.geometry is not None]
+    margin = distance_m * 1.1 / 111_320.0 / max(math.cos(math.radians((box[1] + box[3]) / 2)),
+                                                   0.01)
+    grown = shapely.buffer(shapely.envelope(np.array(geoms, dtype=object)), margin,
+                           join_style="mitre")
+    tree = shapely.STRtree(grown)
+    return [t for t in everything if len(tree.query(shapely.box(*t), predicate="intersects"))]
 
 
 def _admin_area(client: OverpassClient, osm: OsmConfig,
@@ -315,9 +346,23 @@ def _meta(osm: OsmConfig, queries: list[str], answers: Iterable[Answer],
     return meta
 
 
-def _guard_empty(data: OsmData, layer: SourceLayer, osm: OsmConfig, queries: list[str]) -> None:
+def _guard_empty(client: OverpassClient, data: OsmData, layer: SourceLayer, osm: OsmConfig,
+                 queries: list[str]) -> None:
+    """No candidate around a non-trivial layer: an error, unless the profile expects it and OSM
+    does hold data where the layer lies (a layer in the sea is mislocated, not unmapped)."""
+    here, swapped = _presence(client, layer)
     usable = len(layer.usable)
-    if data.elements or osm.expect_empty or usable <= TRIVIAL_LAYER:
+    if here == 0 and swapped > 0:
+        raise InputError(f"The source layer lies where OSM holds no data at all, while its "
+                         f"coordinates with x and y swapped fall among {swapped} OSM nodes: the "
+                         "layer was published with latitude and longitude (or x and y) "
+                         "swapped; set source.swap_axes: true.")
+    if osm.expect_empty:
+        if here == 0:
+            raise InputError(f"Overpass at {osm.overpass_url} holds no OSM data at all around "
+                             f"the {usable} usable source features (osm.expect_empty is set): "
+                             "the layer is probably mislocated (a wrong source.crs?); nothing "
+                             "would be created there.")
         return
     match = describe_match(osm.match)
     raise OsmDataError(f"Overpass at {osm.overpass_url} returned no candidate ({match}) around "
@@ -325,3 +370,31 @@ def _guard_empty(data: OsmData, layer: SourceLayer, osm: OsmConfig, queries: lis
                        "propose a duplicate of everything mapped already; check the query below "
                        "on overpass-turbo, or set osm.expect_empty: true if OSM really has none "
                        f"there yet. Query: {' '.join(queries[0].split())}")
+
+
+PROBE_POINTS = 5  # places where the presence of OSM data is counted
+PROBE_DEGREES = 0.005  # half the side of each counted box (about 500 m)
+
+
+def _presence(client: OverpassClient, layer: SourceLayer) -> tuple[int, int]:
+    """OSM nodes counted around a few features of the layer, and around the same places with
+    x and y swapped: one small query (`out count`), to tell unmapped land from a wrong place."""
+    here = [(g.x, g.y) for g in (f.geometry.representative_point() for f in layer.usable
+                                  if f.geometry is not None)]
+    step = max(1, len(here) // PROBE_POINTS)
+    here = here[::step][:PROBE_POINTS]
+    swapped = ([tuple(p) for p in layer.sample.to_lonlat(layer.sample.crs, swapped=True)]
+               if layer.sample is not None else [(y, x) for x, y in here])
+    swapped = [p for p in swapped[::max(1, len(swapped) // PROBE_POINTS)][:PROBE_POINTS]
+               if -180 <= p[0] <= 180 and -90 <= p[1] <= 90]
+    d = PROBE_DEGREES
+    boxes = [(x - d, y - d, x + d, y + d) for x, y in [*here, *swapped]]
+    query = "[out:json][timeout:25];\n" + "".join(f"node{_ql_bbox(b)};out count;\n"
+                                                   for b in boxes)
+    answer = client.run(query)
+    counts = [int(e.get("tags", {}).get("nodes", 0)) for e in answer.payload["elements"]
+              if e.get("type") == "count"]
+    if len(counts) != len(boxes):
+        raise FetchError(f"Overpass at {client.url} answered {len(counts)} counts to a query of "
+                         f"{len(boxes)} (out count); cannot tell whether OSM has data there.")
+    return sum(counts[:len(here)]), sum(counts[len(here):])

@@ -20,6 +20,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
 from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
@@ -33,6 +37,7 @@ from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osm
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import OsmData, candidate_kinds, match_alternatives
+from pipeline.placement import LOW_PRECISION_M, check_placement
 from pipeline.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -150,6 +155,10 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
         from pipeline.overpass import fetch_from_overpass
 
         assert layer is not None, "Overpass is asked about the layer's area"
+        declared = ctx.profile.match.area or osm.bounds
+        if declared and ctx.profile.source.geometry != "none":
+            check_where_layer_lies(layer, shapely.box(*declared),
+                                   f"the profile's area {list(declared)}")
         data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh)
     if data.coverage is None:
         log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
@@ -182,20 +191,46 @@ def _read_local(ctx: RunContext, files: list[Path]) -> OsmData:
     return read_osm_file(files[0], kinds, ctx.profile.match.ref, osm.bounds)
 
 
+def check_where_layer_lies(layer: SourceLayer, area: BaseGeometry, area_label: str) -> None:
+    """Stop when the layer is not where `area` is (naming the fix: swapped axes, another CRS);
+    warn when part of it lies outside (those features are skipped)."""
+    points = [f.geometry.representative_point() for f in layer.usable if f.geometry is not None]
+    if not points or layer.sample is None:
+        return
+    label = layer.info.get("path", "layer") + (f" layer '{layer.info['layer']}'"
+                                               if layer.info.get("layer") else "")
+    warning = check_placement(np.array([(p.x, p.y) for p in points]), layer.sample, area,
+                              area_label, label)
+    if warning:
+        log.warning("%s", warning)
+
+
 def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
-    low = profile.source.low_precision
-    if low is None:
-        low = bool(layer.info.get("pdf_derived"))
+    low, note = _precision(profile, layer)
     m = profile.match
     return MatchSettings(distance=m.distance, ref_key=m.ref, authoritative=tuple(m.authoritative),
                          policies=dict(m.policies), removable=tuple(m.remove), low_precision=low,
+                         precision_note=note,
                          match_threshold=m.match_threshold, review_threshold=m.review_threshold,
                          review_margin=m.review_margin, radii=dict(m.radii),
                          label_keys=tuple(m.labels),
                          by_name=profile.source.geometry == "none",
                          area=_box(m.area or profile.osm.bounds),
                          kinds=tuple(match_alternatives(profile.osm.match))
-                         if profile.osm.related else ())
+                         if profile.osm.related else (),
+                         duplicates=m.duplicates)
+
+
+def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, str]:
+    """Whether the source is low precision (every create or modify reviewed), and why."""
+    step = layer.info.get("coordinate_step_m")
+    if profile.source.low_precision is not None:
+        return profile.source.low_precision, "source.low_precision"
+    if layer.info.get("pdf_derived"):
+        return True, "a layer extracted from a PDF map"
+    if step is not None and step > LOW_PRECISION_M:
+        return True, f"coordinates rounded to {step:.0f} m"
+    return False, ""
 
 
 def _box(values: list[float] | None) -> tuple[float, float, float, float] | None:
@@ -223,6 +258,9 @@ def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                  projected: ProjectedOsm | None = None) -> list[Decision]:
     """`projected`: the OSM candidates already projected (see `conflation.matching`)."""
     started = time.perf_counter()
+    if osm.coverage is not None:
+        check_where_layer_lies(layer, osm.coverage, f"the area the OSM data covers "
+                               f"({osm.coverage_origin})")
     settings = replace(match_settings(ctx.profile, layer),
                        reviewer=reviewer_decisions(ctx.profile))
     decisions = conflate(layer.features, osm, layer.metric_crs, settings, projected)

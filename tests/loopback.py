@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,10 +32,11 @@ class Reply:
     truncate_at: int | None = None  # send only this many bytes, then close the connection
     honest_length: bool = True  # with truncate_at: False announces the full Content-Length
     drop: bool = False  # close the connection without answering
+    respond: Callable[[bytes], bytes | str] | None = None  # the body, from the request's body
 
-    @property
-    def data(self) -> bytes:
-        return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
+    def data_for(self, request: bytes) -> bytes:
+        body = self.respond(request) if self.respond is not None else self.body
+        return body.encode("utf-8") if isinstance(body, str) else body
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class Loopback:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                data = reply.data
+                data = reply.data_for(body)
                 sent = data if reply.truncate_at is None else data[: reply.truncate_at]
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
@@ -164,3 +165,32 @@ def overpass_server() -> Iterator[Loopback]:
         loopback.script("/api/status", [Reply(200, "Rate limit: 2\n2 slots available now.\n",
                                               "text/plain")])
         yield loopback
+
+
+def overpass_replay(answer: bytes | str, land: tuple[float, float, float, float],
+                    nodes: int = 25) -> Reply:
+    """An Overpass server's replies: `out count` queries (where OSM holds data) answered with
+    `nodes` nodes in each box that meets `land` ([west, south, east, north]) and 0 elsewhere;
+    any other query with `answer`."""
+    import json
+    import re
+    from urllib.parse import parse_qs
+
+    west, south, east, north = land
+
+    def respond(request: bytes) -> bytes | str:
+        query = parse_qs(request.decode("utf-8")).get("data", [""])[0]
+        if "out count" not in query:
+            return answer
+        counts = []
+        for box in re.findall(r"node\(([^)]*)\);out count;", query):
+            s, w, n, e = (float(v) for v in box.split(","))
+            inside = w <= east and e >= west and s <= north and n >= south
+            total = nodes if inside else 0
+            counts.append({"type": "count", "id": 0, "tags": {
+                "nodes": str(total), "ways": "0", "relations": "0", "total": str(total)}})
+        return json.dumps({"version": 0.6, "generator": "Overpass API loopback",
+                           "osm3s": {"timestamp_osm_base": "2024-05-01T10:00:00Z"},
+                           "elements": counts})
+
+    return Reply(respond=respond)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from shapely.geometry import Point
 
-from pipeline.errors import FetchError, OsmDataError
+from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import HttpSettings
 from pipeline.ingest import SourceFeature, SourceLayer
 from pipeline.overpass import build_query, fetch_from_overpass, query_bbox, slot_wait, tiles
 from pipeline.profile import Profile, load_profile
-from tests.loopback import Loopback, Reply, overpass_server, refused_url
+from tests.loopback import Loopback, Reply, overpass_replay, overpass_server, refused_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
 PATH = "/api/interpreter"
@@ -202,17 +203,48 @@ def _empty_answer(with_base: bool = True) -> str:
 
 def test_no_candidate_for_a_non_trivial_layer_is_an_error(tmp_path: Path,
                                                           server: Loopback) -> None:
-    server.script(PATH, [Reply(body=_empty_answer())])
+    server.script(PATH, [overpass_replay(_empty_answer(), GRENOBLE_LAND)])
     with pytest.raises(OsmDataError, match=r"no candidate .* around 12 usable source features"):
         fetch(make_profile(tmp_path, server.url(PATH)), tmp_path, layer=layer_of(12))
 
 
+GRENOBLE_LAND = (5.6, 45.1, 5.8, 45.3)  # where the loopback server holds OSM data
+
+
 def test_expect_empty_allows_an_empty_answer(tmp_path: Path, server: Loopback) -> None:
-    server.script(PATH, [Reply(body=_empty_answer())])
+    server.script(PATH, [overpass_replay(_empty_answer(), GRENOBLE_LAND)])
     profile = make_profile(tmp_path, server.url(PATH), expect_empty=True)
     data = fetch(profile, tmp_path, layer=layer_of(12))
     assert data.elements == ()
     assert data.coverage is not None and data.coverage.contains(Point(5.72, 45.188))
+    assert b"out+count" in server.requests[-1].body  # OSM's presence there was checked
+
+
+def _swapped(layer: SourceLayer) -> SourceLayer:
+    return SourceLayer(tuple(replace(f, geometry=Point(f.geometry.y, f.geometry.x))
+                             for f in layer.features), layer.metric_crs)
+
+
+def test_expect_empty_never_creates_a_swapped_layer(tmp_path: Path, server: Loopback) -> None:
+    server.script(PATH, [overpass_replay(_empty_answer(), GRENOBLE_LAND)])
+    profile = make_profile(tmp_path, server.url(PATH), expect_empty=True)
+    with pytest.raises(InputError, match=r"swapped; set source.swap_axes: true"):
+        fetch(profile, tmp_path, layer=_swapped(layer_of(12)))
+
+
+def test_expect_empty_never_creates_where_osm_has_no_data(tmp_path: Path,
+                                                          server: Loopback) -> None:
+    server.script(PATH, [overpass_replay(_empty_answer(), (-10.0, 60.0, -9.0, 61.0))])
+    profile = make_profile(tmp_path, server.url(PATH), expect_empty=True)
+    with pytest.raises(InputError, match=r"holds no OSM data at all around the 12 usable"):
+        fetch(profile, tmp_path, layer=layer_of(12))
+
+
+def test_no_candidate_and_swapped_coordinates_name_the_fix(tmp_path: Path,
+                                                          server: Loopback) -> None:
+    server.script(PATH, [overpass_replay(_empty_answer(), GRENOBLE_LAND)])
+    with pytest.raises(InputError, match=r"swapped; set source.swap_axes: true"):
+        fetch(make_profile(tmp_path, server.url(PATH)), tmp_path, layer=_swapped(layer_of(12)))
 
 
 def test_a_small_layer_may_have_no_candidate(tmp_path: Path, server: Loopback) -> None:
@@ -305,6 +337,18 @@ def test_large_areas_are_tiled_and_merged_without_duplicates(
     pieces = tiles(box, 0.01)
     assert pytest.approx(sum((e - w) * (n - s) for w, s, e, n in pieces)) == \
         (box[2] - box[0]) * (box[3] - box[1])
+
+
+def test_only_tiles_holding_features_are_queried_and_their_number_is_capped(
+        tmp_path: Path, server: Loopback, grenoble_answer: bytes) -> None:
+    server.script(PATH, [Reply(body=grenoble_answer)])
+    two_towns = SourceLayer(layer_of(3).features + (SourceFeature("far", Point(7.2, 43.7), {},
+                                                                  {}),), "EPSG:2154")
+    data = fetch(make_profile(tmp_path, server.url(PATH)), tmp_path, layer=two_towns)
+    assert data.meta["tiles"] == server.count(PATH) == 2  # not the 20 between Grenoble and Nice
+    assert not data.coverage.contains(Point(6.5, 44.5))  # nothing was asked in between
+    with pytest.raises(OsmDataError, match=r"needs 2 tiles of 0.5°, more than osm.max_tiles"):
+        fetch(make_profile(tmp_path, server.url(PATH), max_tiles=1), tmp_path, layer=two_towns)
 
 
 def test_query_escapes_values_and_lists(tmp_path: Path) -> None:

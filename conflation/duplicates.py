@@ -1,0 +1,51 @@
+"""Duplicates inside the source: features of one layer that are one object listed twice.
+
+A survey that logged a stop twice, a table exported with its rows repeated, coordinates rounded
+so that several features stack on one spot: features within `match.duplicates` metres of each
+other (identical coordinates included) whose main tags agree and whose names, when both have
+one, are the same name, form a group. Every `create`, `modify` or `unchanged` of a group goes to
+review, naming the others; a person says which one is the object.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import shapely
+
+from conflation.names import SAME_NAME
+from conflation.scoring import MAIN_KEYS, label_similarity
+
+
+def _same_kind(a: Mapping[str, str], b: Mapping[str, str], label_keys: Sequence[str]) -> bool:
+    if any(a.get(k) != b.get(k) for k in MAIN_KEYS):
+        return False
+    similarity = label_similarity(a, b, label_keys)
+    return similarity is None or similarity >= SAME_NAME
+
+
+def duplicate_groups(positions: Sequence[int], metric: Sequence[shapely.Geometry],
+                     tags: Sequence[Mapping[str, str]], distance: float,
+                     label_keys: Sequence[str]) -> list[list[int]]:
+    """Groups (of `positions`, each sorted) of features that are the same object."""
+    if distance <= 0 or len(positions) < 2:
+        return []
+    geoms = np.array([*metric, None], dtype=object)[:-1]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance)
+    parent = list(range(len(positions)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a < b and _same_kind(tags[a], tags[b], label_keys):
+            parent[root(a)] = root(b)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(positions)):
+        members[root(i)].append(positions[i])
+    return sorted(sorted(group) for group in members.values() if len(group) > 1)
