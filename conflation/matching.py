@@ -38,8 +38,8 @@ from conflation.decisions import (
 from conflation.duplicates import duplicate_groups
 from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecision
 from conflation.metric import to_metric
-from conflation.policies import merge_tags
 from conflation.names import SAME_NAME
+from conflation.policies import merge_tags
 from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
 from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate
 

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from exports.atomic import write_atomic
-from pipeline.errors import FetchError
+from pipeline.errors import FetchError, SourceDownloadError
 from pipeline.http import (
     HttpClient,
     HttpRequest,
@@ -52,12 +52,20 @@ _SUFFIX_BY_TYPE = {"application/zip": ".zip", "application/geo+json": ".geojson"
 _KNOWN_SUFFIXES = (".zip", ".geojson", ".json", ".csv", ".gpkg", ".shp", ".fgb", ".kml", ".gml")
 
 
+DOWNLOAD_ADVICE = ("The server may be down or overloaded: try again later, or download the layer "
+                   "by hand and give it as source.path.")
+
+
 def download_source(url: str, cache_dir: Path, profile_name: str, refresh: bool = False, *,
                     settings: HttpSettings | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> Path:
     """The local file for `url` (downloaded now, or from the cache)."""
-    with HttpClient(cache_dir, profile_name, settings or DEFAULT_SETTINGS, refresh, sleep) as http:
-        path = _Downloader(http, cache_dir).get(url, depth=0)
+    try:
+        with HttpClient(cache_dir, profile_name, settings or DEFAULT_SETTINGS, refresh, sleep,
+                        advice=DOWNLOAD_ADVICE) as http:
+            path = _Downloader(http, cache_dir).get(url, depth=0)
+    except FetchError as exc:  # the layer could not be had: a source error, not an OSM one
+        raise SourceDownloadError(f"Source download (source.url {url}): {exc}") from exc
     log.info("download: %s -> %s (%d bytes)", url, path, path.stat().st_size)
     return path
 

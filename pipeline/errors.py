@@ -29,6 +29,10 @@ class InputNotFoundError(InputError, FileNotFoundError):
     """A file named by the profile or the command line does not exist."""
 
 
+class SourceDownloadError(InputError, ConnectionError):
+    """`source.url` could not be downloaded (after the allowed retries): a source error."""
+
+
 class OsmDataError(Sig2osmError, ValueError):
     """OSM data is unreadable, not OSM, partial or suspiciously empty."""
 

@@ -29,6 +29,8 @@ from pipeline.errors import FetchError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+OVERPASS_ADVICE = ("The server may be overloaded: try again later or use another server "
+                   "(osm.overpass_url), or a local extract (osm.file).")
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,10 @@ class HttpClient:
 
     def __init__(self, cache_dir: Path | None, profile_name: str | None = None,
                  settings: HttpSettings | None = None, refresh: bool = False,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, advice: str = OVERPASS_ADVICE
+                 ) -> None:
         self.cache_dir = cache_dir
+        self.advice = advice  # what to do when a request fails after every retry
         self.settings = settings or HttpSettings()
         self.refresh = refresh
         self.sleep = sleep
@@ -193,8 +197,7 @@ class HttpClient:
                 self.sleep(pause)
                 wait *= 2
         raise FetchError(f"{request.label}: failed after {s.retries + 1} attempts; last problem: "
-                         f"{problems[-1]}. The server may be overloaded: try again later or use "
-                         "another server (osm.overpass_url), or a local extract (osm.file).")
+                         f"{problems[-1]}. {self.advice}")
 
     def _send_once(self, request: HttpRequest) -> HttpResponse:
         timeout = self.settings.timeout

@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from conflation.decisions import geometries_json
 from exports.tag_rules import tag_problem, tags_problem
 from pipeline.cleaning import TextRepairs, plain
-from pipeline.errors import InputError
+from pipeline.errors import InputError, ProfileError
 from pipeline.osm_model import match_alternatives, tags_match
 from pipeline.placement import (
     RawSample,
@@ -292,6 +292,20 @@ def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) 
             problems.append(f"values.{name}: the layer has no field '{name}'")
     if problems:
         raise InputError(f"Source {info.label}: " + "; ".join(problems) + ".")
+    _check_map_fields(columns, info, profile)
+
+
+def _check_map_fields(columns: list[str], info: LayerInfo, profile: Profile) -> None:
+    """The council map's fields must be the layer's: a profile error, found before any work."""
+    config = profile.map
+    if config is None:
+        return
+    wanted = ([("map.category", config.category)] if config.category else []) + [
+        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
+    missing = [f"{key} '{name}'" for key, name in wanted if name not in columns]
+    if missing:
+        raise ProfileError(f"Profile {profile.path}: {', '.join(missing)} not found in source "
+                           f"{info.label}; its fields are: {', '.join(columns)}.")
 
 
 def _check_lonlat_range(frame: gpd.GeoDataFrame, info: LayerInfo,

@@ -145,7 +145,7 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
         if cached is not None:
             data = OsmData.from_json(cached)
         else:
-            data = _read_local(ctx, files)
+            data = osm_from_files(ctx.profile, files)
             if _worth_caching(ctx, files, data):
                 _store(ctx, "fetch", key, data.to_json())
         if not data.elements:
@@ -180,15 +180,17 @@ def _worth_caching(ctx: RunContext, files: list[Path], data: OsmData) -> bool:
     return size > _CACHE_FROM_BYTES_PER_CANDIDATE * len(data.elements)
 
 
-def _read_local(ctx: RunContext, files: list[Path]) -> OsmData:
-    osm = ctx.profile.osm
+def osm_from_files(profile: Profile, files: list[Path]) -> OsmData:
+    """The OSM candidates of local files: one extract or answer, or several read as one with
+    the profile's diffs applied."""
+    osm = profile.osm
     kinds = candidate_kinds(osm.match, osm.related)
     if len(files) > 1 or osm.diff:
         from pipeline.osm_files import read_osm_files_with_diffs
 
-        return read_osm_files_with_diffs(files, osm.diff or [], kinds, ctx.profile.match.ref,
+        return read_osm_files_with_diffs(files, osm.diff or [], kinds, profile.match.ref,
                                          osm.bounds)
-    return read_osm_file(files[0], kinds, ctx.profile.match.ref, osm.bounds)
+    return read_osm_file(files[0], kinds, profile.match.ref, osm.bounds)
 
 
 def check_where_layer_lies(layer: SourceLayer, area: BaseGeometry, area_label: str) -> None:
@@ -258,16 +260,22 @@ def run_conflate(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                  projected: ProjectedOsm | None = None) -> list[Decision]:
     """`projected`: the OSM candidates already projected (see `conflation.matching`)."""
     started = time.perf_counter()
+    decisions = decide(ctx.profile, layer, osm, projected)
+    log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in count_decisions(decisions).items()))
+    _timed(ctx, "conflate", started)
+    return decisions
+
+
+def decide(profile: Profile, layer: SourceLayer, osm: OsmData,
+           projected: ProjectedOsm | None = None) -> list[Decision]:
+    """One decision per source feature (and `missing` ones), after checking that the layer
+    lies where the OSM data is; `run` and `check` both decide through here."""
     if osm.coverage is not None:
         check_where_layer_lies(layer, osm.coverage, f"the area the OSM data covers "
                                f"({osm.coverage_origin})")
-    settings = replace(match_settings(ctx.profile, layer),
-                       reviewer=reviewer_decisions(ctx.profile))
+    settings = replace(match_settings(profile, layer), reviewer=reviewer_decisions(profile))
     decisions = conflate(layer.features, osm, layer.metric_crs, settings, projected)
-    counts = count_decisions(decisions)
-    _check_reconciles(counts, layer)
-    log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in counts.items()))
-    _timed(ctx, "conflate", started)
+    _check_reconciles(count_decisions(decisions), layer)
     return decisions
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import pipeline.download as download
 from pipeline.download import download_source
-from pipeline.errors import FetchError
+from pipeline.errors import SourceDownloadError
 from pipeline.http import HttpSettings
 from pipeline.profile import load_profile
 from pipeline.sources import read_layer
@@ -76,16 +76,19 @@ def test_429_then_success_and_503_forever(tmp_path: Path, server: Loopback) -> N
     assert get(server.url("/a.geojson"), tmp_path).read_bytes() == POINTS
     assert server.count("/a.geojson") == 2
     server.script("/b.geojson", [Reply(503, "unavailable", "text/plain")])
-    with pytest.raises(FetchError, match=r"/b.geojson: failed after 3 attempts.*HTTP 503"):
+    with pytest.raises(SourceDownloadError, match=r"/b.geojson: failed after 3 attempts.*HTTP 503"
+                       ) as error:
         get(server.url("/b.geojson"), tmp_path)
+    assert error.value.exit_code == 3  # a source error, not an OSM data error (4)
+    assert "source.path" in str(error.value) and "overpass" not in str(error.value).lower()
 
 
 def test_connection_refused_and_web_pages_fail_clearly(tmp_path: Path, server: Loopback) -> None:
-    with pytest.raises(FetchError, match=r"connection failed"):
+    with pytest.raises(SourceDownloadError, match=r"connection failed"):
         get(refused_url("/x.geojson"), tmp_path)
     server.script("/portal", [Reply(body="<html><h1>Jeu de données</h1></html>",
                                     content_type="text/html; charset=utf-8")])
-    with pytest.raises(FetchError, match=r"web page, not data: Jeu de données"):
+    with pytest.raises(SourceDownloadError, match=r"web page, not data: Jeu de données"):
         get(server.url("/portal"), tmp_path)
 
 
@@ -109,7 +112,7 @@ def test_datagouv_dataset_without_vector_resource_is_an_error(tmp_path: Path,
     record = {"id": "x", "title": "Rapport", "resources": [
         {"format": "pdf", "url": server.url("/r/rapport.pdf")}]}
     server.script("/api/1/datasets/x/", [Reply(body=json.dumps(record))])
-    with pytest.raises(FetchError, match=r"no resource in a vector format .*found: pdf"):
+    with pytest.raises(SourceDownloadError, match=r"no resource in a vector format .*found: pdf"):
         get(server.url("/api/1/datasets/x/"), tmp_path)
 
 
@@ -138,7 +141,7 @@ def test_arcgis_error_answer_is_an_error(tmp_path: Path, server: Loopback) -> No
     layer = "/arcgis/rest/services/X/MapServer/0"
     server.script(layer + "/query", [Reply(body=json.dumps(
         {"error": {"code": 400, "message": "Invalid query", "details": ["bad where"]}}))])
-    with pytest.raises(FetchError, match=r"refused the query: 400 Invalid query bad where"):
+    with pytest.raises(SourceDownloadError, match=r"refused the query: 400 Invalid query bad where"):
         get(server.url(layer), tmp_path)
 
 
