@@ -342,7 +342,8 @@ def test_large_areas_are_tiled_and_merged_without_duplicates(
 def test_only_tiles_holding_features_are_queried_and_their_number_is_capped(
         tmp_path: Path, server: Loopback, grenoble_answer: bytes) -> None:
     server.script(PATH, [Reply(body=grenoble_answer)])
-    two_towns = SourceLayer((*layer_of(3).features, SourceFeature("far", Point(7.2, 43.7), {}, {})), "EPSG:2154")
+    nice = SourceFeature("far", Point(7.2, 43.7), {}, {})
+    two_towns = SourceLayer((*layer_of(3).features, nice), "EPSG:2154")
     data = fetch(make_profile(tmp_path, server.url(PATH)), tmp_path, layer=two_towns)
     assert data.meta["tiles"] == server.count(PATH) == 2  # not the 20 between Grenoble and Nice
     assert not data.coverage.contains(Point(6.5, 44.5))  # nothing was asked in between
