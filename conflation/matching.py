@@ -337,7 +337,7 @@ def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
         gap = max(float(shapely.distance(run.metric[group[0]], run.metric[i])) for i in group)
         for i in group:
             decision = run.decisions[i]
-            if decision.decision not in (CREATE, MODIFY, UNCHANGED):
+            if decision.decision == SKIP:
                 continue
             others = ", ".join(x for x in ids if x != decision.source_id)
             why = (f"source features {', '.join(ids)} lie within {gap:.1f} m of each other with "

@@ -22,6 +22,9 @@ _MOJIBAKE = re.compile("[ÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖ×ØÙÚÛÜ�
                        "[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
 
 
+_HIGH_RUN = re.compile("[\u0080-\u00ff€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]{2,}")
+
+
 def plain(value: Any) -> Any:
     """An attribute value as a JSON-friendly Python value: no NaN, no numpy or pandas types;
     lists (GeoJSON arrays, GDAL list fields) as `a;b` text, mappings as JSON text."""
@@ -52,18 +55,25 @@ def _scalar_text(value: Any) -> str:
 
 
 def repair_mojibake(text: str) -> str | None:
-    """The text double-encoded UTF-8 stood for, or None when it is not mojibake."""
-    marks = len(_MOJIBAKE.findall(text))
-    if not marks:
+    """The text double-encoded UTF-8 stood for, or None when it is not mojibake. Each run of
+    cp1252 characters is decoded on its own, so a value mixing a correct `é` and a broken
+    `â€™` ("Allée dâ€™Aulnay") is repaired too."""
+    if not _MOJIBAKE.search(text):
         return None
+    fixed = _HIGH_RUN.sub(_decoded_run, text)
+    return fixed if fixed != text else None
+
+
+def _decoded_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if not _MOJIBAKE.search(run):
+        return run
     for encoding in ("cp1252", "latin-1"):
         try:
-            fixed = text.encode(encoding).decode("utf-8")
+            return run.encode(encoding).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if len(_MOJIBAKE.findall(fixed)) < marks:
-            return fixed
-    return None
+    return run
 
 
 @dataclass

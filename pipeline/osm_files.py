@@ -113,6 +113,9 @@ def _read_with_osmium(
 # An extract whose tagged nodes are nearly all candidates was filtered to them (osmium
 # tags-filter): where its candidates lie says nothing of where OSM lacks them.
 FILTERED_SHARE = 0.9
+# A declared area whose share without data is below this is taken whole: slivers at its edges
+# are the grid's, not missing data.
+TRUSTED_UNCOVERED = 0.1
 
 
 def _candidate_node_count(elements: Sequence[OsmElement]) -> int:
@@ -137,7 +140,8 @@ def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | No
         if data is None or box is None:
             reduced.append(data if box is None else box)
         else:
-            reduced.append(box if uncovered_share(box, data) < 0.01 else box.intersection(data))
+            trusted = uncovered_share(box, data) < TRUSTED_UNCOVERED
+            reduced.append(box if trusted else box.intersection(data))
     return reduced
 
 
@@ -580,7 +584,7 @@ def _union_coverage(files: Sequence[Path], declared: Sequence[BaseGeometry | Non
                                                                              strict=True)])
         uncovered = uncovered_share(whole, coverage)
         origin = f"bounds declared by {names}"
-        if uncovered >= 0.01:
+        if uncovered >= TRUSTED_UNCOVERED:
             origin += f", reduced to where the data lies ({uncovered:.0%} of them holds none)"
             log.warning("OSM file %s: %.0f %% of the declared area holds no OSM data; features "
                         "there are skipped, not created", names, 100 * uncovered)

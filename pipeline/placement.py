@@ -40,7 +40,11 @@ OUTLIER_SPACINGS = 20  # … and at least this many times the layer's typical sp
 # CRSs a French (or European) layer may really be in when its declared one is wrong.
 LIKELY_CRS = ("EPSG:4326", "EPSG:2154", *(f"EPSG:{n}" for n in range(3942, 3951)),
               "EPSG:27572", "EPSG:3857", "EPSG:32630", "EPSG:32631", "EPSG:32632")
-FOOTPRINT_CELL = 0.01  # degrees (about 1 km): the grid on which OSM data is located
+# The grid on which OSM data is located: a 50th of the data's extent, between about 100 m and
+# 1 km (degrees), so a town's map export and a region's extract are both told apart from
+# their empty corners.
+FOOTPRINT_CELLS_ACROSS = 50
+FOOTPRINT_CELL = (0.001, 0.01)
 FOOTPRINT_GAP = 5  # cells: gaps narrower than this between mapped areas count as covered
 LOW_PRECISION_M = 5.0  # coordinates rounded coarser than this are low precision
 
@@ -130,7 +134,8 @@ def coordinate_quantum(xs: np.ndarray, ys: np.ndarray, geographic: bool) -> floa
         return None
     for decimals in range(-3, 9):
         scaled = values * 10.0 ** decimals
-        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1, np.abs(scaled))):
+        tolerance = np.maximum(1e-9, 1e-12 * np.abs(scaled))  # float error, not rounding
+        if np.all(np.abs(scaled - np.round(scaled)) < tolerance):
             step = 10.0 ** -decimals
             metres = step * 111_320 if geographic else step
             return metres if metres >= 1e-3 else None
@@ -229,13 +234,17 @@ def crs_area_of_use(crs: str) -> tuple[BaseGeometry, str] | None:
 # --- where OSM data lies -------------------------------------------------------------------
 
 
-def footprint(lon: np.ndarray, lat: np.ndarray, cell: float = FOOTPRINT_CELL,
+def footprint(lon: np.ndarray, lat: np.ndarray, cell: float | None = None,
               gap: int = FOOTPRINT_GAP) -> BaseGeometry | None:
     """The area where points lie: grid cells holding a point, gaps up to `gap` cells closed,
-    holes filled, one cell of margin. None without points."""
+    holes filled. None without points."""
     ok = np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
         return None
+    if cell is None:
+        extent = max(np.ptp(np.percentile(lon[ok], [2, 98])),
+                     np.ptp(np.percentile(lat[ok], [2, 98])))
+        cell = float(np.clip(extent / FOOTPRINT_CELLS_ACROSS, *FOOTPRINT_CELL))
     cells = np.unique(np.column_stack([np.floor(lat[ok] / cell), np.floor(lon[ok] / cell)])
                       .astype(np.int64), axis=0)
     occupied = _cells_to_polygon(cells, cell)
@@ -243,7 +252,7 @@ def footprint(lon: np.ndarray, lat: np.ndarray, cell: float = FOOTPRINT_CELL,
     closed = occupied.buffer(width, join_style="mitre").buffer(-width, join_style="mitre")
     filled = shapely.union_all([shapely.Polygon(part.exterior)
                                 for part in shapely.get_parts(shapely.union(closed, occupied))])
-    return filled.buffer(cell, join_style="mitre")
+    return filled
 
 
 def _cells_to_polygon(cells: np.ndarray, cell: float) -> BaseGeometry:

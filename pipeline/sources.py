@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import struct
 import tempfile
 import zipfile
@@ -24,6 +25,8 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from pipeline.errors import InputError, InputNotFoundError
+
+log = logging.getLogger(__name__)
 
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb", ".csv", ".gml", ".kml")
 
@@ -211,6 +214,7 @@ def _read_csv(
     columns: Sequence[str] = (),
 ) -> tuple[gpd.GeoDataFrame, LayerInfo]:
     table, encoding = read_csv_table(path, encoding, delimiter, columns)
+    table, converted = _decimal_commas(table)
     x_col, y_col, implied = _csv_columns(table, path, x, y)
     xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False), errors="coerce")
     ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False), errors="coerce")
@@ -222,8 +226,30 @@ def _read_csv(
         crs_text, origin = implied, f"columns {x_col}/{y_col}"
     else:
         frame, crs_text, origin = _set_crs(frame, crs, f"{path} (columns {x_col}/{y_col})")
-    info = LayerInfo(path, None, None, "CSV", encoding, crs_text, origin)
+    notes = {"decimal_commas": converted} if converted else {}
+    info = LayerInfo(path, None, None, "CSV", encoding, crs_text, origin, notes)
     return frame, info
+
+
+_DECIMAL_COMMA = r"^[-+]?\d+,\d+$"
+_NUMBER = r"^[-+]?\d+(?:[.,]\d+)?$"
+
+
+def _decimal_commas(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Columns of numbers written with a decimal comma (`5,72`, French spreadsheets) get a
+    decimal point; the columns are named in the log and the report."""
+    converted = []
+    for column in table.columns:
+        values = table[column].dropna()
+        if values.empty or not values.str.match(_DECIMAL_COMMA).any():
+            continue
+        if values.str.match(_NUMBER).all():
+            table[column] = table[column].str.replace(",", ".", regex=False)
+            converted.append(str(column))
+    if converted:
+        log.warning("source: decimal commas read as decimal points in column(s) %s",
+                    ", ".join(converted))
+    return table, converted
 
 
 def _csv_columns(
@@ -267,8 +293,10 @@ def read_csv_table(
             delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
+    if not columns:
+        _check_row_widths(text, delimiter, path)
     table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                        header=None if columns else "infer")
+                        header=None if columns else "infer", index_col=False)
     if columns:
         width = len(table.columns)
         if len(columns) > width:
@@ -276,6 +304,22 @@ def read_csv_table(
                              f"but the rows have {width} (delimiter {delimiter!r}).")
         table.columns = list(columns) + [f"column_{n}" for n in range(len(columns) + 1, width + 1)]
     return table.replace({"": None, "NA": None}), encoding
+
+
+def _check_row_widths(text: str, delimiter: str, path: Path) -> None:
+    """Rows wider than the header shift every value into the wrong column (pandas would even
+    take the first ones as row labels): refused, with the likely cause."""
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(rows, [])
+    wide = [(number, len(row)) for number, row in enumerate(rows, 2) if len(row) > len(header)]
+    if not wide:
+        return
+    shown = ", ".join(f"line {n} ({w} fields)" for n, w in wide[:5])
+    hint = (" Numbers with a decimal comma ('5,72') in a comma-separated file split in two: "
+            "quote them, or write the file with ';' as the delimiter."
+            if delimiter == "," else "")
+    raise InputError(f"Source file {path}: {len(wide)} row(s) have more fields than the "
+                     f"{len(header)} of the header line (delimiter {delimiter!r}): {shown}.{hint}")
 
 
 def read_table(
