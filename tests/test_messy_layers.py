@@ -208,9 +208,8 @@ def _clipped_extract(source: Path, keep: tuple[float, float, float, float],
                 if west <= obj.location.lon <= east and south <= obj.location.lat <= north:
                     kept.add(obj.id)
                     writer.add_node(obj)
-            elif obj.is_way():
-                if all(n.ref in kept for n in obj.nodes):
-                    writer.add_way(obj)
+            elif obj.is_way() and all(n.ref in kept for n in obj.nodes):
+                writer.add_way(obj)
     return target
 
 

@@ -39,7 +39,7 @@ def test_outliers_are_far_small_groups_not_distant_parts(meters: np.ndarray) -> 
     assert find_outliers(meters[:, 0], meters[:, 1]) == []
     # A national layer: Grenoble's meters and the same pattern shifted 7 000 km (an overseas
     # department) are two parts, not an outlier.
-    overseas = np.vstack([meters, meters + [-61.0, -29.0]])
+    overseas = np.vstack([meters, meters + np.array([-61.0, -29.0])])
     assert find_outliers(overseas[:, 0], overseas[:, 1]) == []
 
 
