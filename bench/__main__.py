@@ -8,6 +8,7 @@ import sys
 # Benchmark modules under bench/, each with a `main() -> int`. Add yours here.
 BENCHMARKS: list[str] = [
     "conflation_dense",
+    "messy_layers",
     "conflation_speed",
     "conflator_compare",
     "conflation_real",

@@ -30,12 +30,11 @@ osm:
   match: {{"addr:housenumber": "*"}}
   file: {data}/bondy/osm/map.osm
 tags:
-  addr:housenumber: "{{numero}}{{rep}}"
+  addr:housenumber: "{{numero}}{{rep?}}"
   addr:street: "{{nom_voie}}"
 match:
   distance: 40
   labels: [addr:housenumber, addr:street]
-  policies: {{addr:street: keep-osm}}
 """
 
 

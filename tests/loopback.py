@@ -171,7 +171,8 @@ def overpass_replay(answer: bytes | str, land: tuple[float, float, float, float]
                     nodes: int = 25) -> Reply:
     """An Overpass server's replies: `out count` queries (where OSM holds data) answered with
     `nodes` nodes in each box that meets `land` ([west, south, east, north]) and 0 elsewhere;
-    any other query with `answer`."""
+    any other query with the nodes of `answer` (a recorded answer) inside its bbox, as a server
+    holding that data would."""
     import json
     import re
     from urllib.parse import parse_qs
@@ -181,7 +182,7 @@ def overpass_replay(answer: bytes | str, land: tuple[float, float, float, float]
     def respond(request: bytes) -> bytes | str:
         query = parse_qs(request.decode("utf-8")).get("data", [""])[0]
         if "out count" not in query:
-            return answer
+            return _inside_bbox(answer, query)
         counts = []
         for box in re.findall(r"node\(([^)]*)\);out count;", query):
             s, w, n, e = (float(v) for v in box.split(","))
@@ -194,3 +195,17 @@ def overpass_replay(answer: bytes | str, land: tuple[float, float, float, float]
                            "elements": counts})
 
     return Reply(respond=respond)
+
+
+def _inside_bbox(answer: bytes | str, query: str) -> str:
+    """The recorded answer with only the nodes inside the query's (first) bbox."""
+    import json
+    import re
+
+    payload = json.loads(answer)
+    box = re.search(r"\((-?[\d.]+),(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)\)", query)
+    if box is not None:
+        s, w, n, e = (float(v) for v in box.groups())
+        payload["elements"] = [el for el in payload["elements"] if el.get("type") != "node"
+                               or (s <= el["lat"] <= n and w <= el["lon"] <= e)]
+    return json.dumps(payload)
