@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import osmium
 import pytest
 
 from pipeline.cli import main
+from pipeline.profile import load_profile
 from tests.conftest import EXAMPLES
 
 GRENOBLE = EXAMPLES / "grenoble" / "parking-meters.yml"
@@ -111,6 +113,25 @@ def test_check_describes_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(GRENOBLE)]) == 0
     text = capsys.readouterr().out
     assert "851 features, 851 usable" in text and "17 candidates" in text
+
+
+OFFLINE_EXAMPLES = ["grenoble/parking-meters.yml", "bondy/parking-meters.yml",
+                    "bondy/council-map.yml"]
+
+
+@pytest.mark.parametrize("example", OFFLINE_EXAMPLES)
+def test_check_and_run_agree(example: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    profile = EXAMPLES / example
+    assert main(["check", str(profile)]) == 0
+    text = capsys.readouterr().out
+    said = re.search(r"a run would decide: (.*)", text)
+    assert said is not None
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path)]) == 0
+    ran = json.loads((tmp_path / load_profile(profile).name / "report.json").read_text())
+    assert said.group(1) == ", ".join(f"{n} {k}" for k, n in ran["counts"].items() if n)
+    skipped = ran["counts"]["skip"]
+    assert not skipped or f"skip {skipped}: outside the area the OSM data covers" in text
 
 
 # --- bad inputs: a clear error, a non-zero exit, no partial output ---------------------------
