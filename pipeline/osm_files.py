@@ -50,9 +50,8 @@ def read_osm_file(
     if _looks_like_json(path):
         payload = _load_json(path)
         _reject_remark(payload, path)
-        coverage, origin = _coverage_from_profile(bounds, f"Overpass answer {path.name}")
-        return osm_data_from_overpass_json(payload, match, ref_key, coverage, origin,
-                                           {"file": str(path)})
+        return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
+                                {"file": str(path)})
     if is_overpass_xml(path):
         return read_overpass_xml(path, match, ref_key, bounds)
     return _read_with_osmium(path, match, ref_key, bounds)
@@ -454,9 +453,32 @@ def read_overpass_xml(
     with opener(path, "rb") as handle:
         payload = overpass_xml_to_json(handle.read(), f"OSM file {path}")
     _reject_remark(payload, path)
-    coverage, origin = _coverage_from_profile(bounds, f"Overpass answer {path.name}")
-    return osm_data_from_overpass_json(payload, match, ref_key, coverage, origin,
-                                       {"file": str(path)})
+    return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
+                            {"file": str(path)})
+
+
+# A recorded answer's candidates lying in less than this share of osm.bounds (each grown by
+# CORE_MARGIN degrees, about a kilometre) make a warning: was the answer asked for less?
+CORE_SHARE = 0.25
+CORE_MARGIN = 0.01
+
+
+def _recorded_answer(payload: Mapping[str, Any], match: Kinds, ref_key: str | None,
+                     bounds: Sequence[float] | None, what: str, meta: Mapping[str, Any]
+                     ) -> OsmData:
+    """A recorded answer holds candidates only: its area is the profile's `osm.bounds`, which
+    nothing in the file can confirm; a box much larger than where the candidates lie is said."""
+    coverage, origin = _coverage_from_profile(bounds, what)
+    data = osm_data_from_overpass_json(payload, match, ref_key, coverage, origin, meta)
+    if coverage is not None and data.elements:
+        core = shapely.union_all([e.geometry.buffer(CORE_MARGIN) for e in data.elements])
+        share = 1.0 - uncovered_share(coverage, core)
+        if share < CORE_SHARE:
+            log.warning("%s: its %d candidates lie in %.1f %% of osm.bounds; if the answer was "
+                        "asked for a smaller area, features elsewhere in osm.bounds will be "
+                        "created as if OSM lacked them: give the query's own bbox", what,
+                        len(data.elements), 100 * share)
+    return data
 
 
 def _reject_remark(payload: Mapping[str, Any], path: Path) -> None:
@@ -518,10 +540,9 @@ def _merged_answers(files: Sequence[Path], match: Kinds, ref_key: str | None,
         else:
             payloads.append(overpass_xml_to_json(path.read_bytes(), f"OSM file {path}"))
         _reject_remark(payloads[-1], path)
-    coverage, origin = _coverage_from_profile(bounds, f"{len(files)} Overpass answers")
     meta = {"file": str(files[0]), "files": [str(f) for f in files]}
-    return osm_data_from_overpass_json(merge_overpass_payloads(payloads), match, ref_key,
-                                       coverage, origin, meta)
+    return _recorded_answer(merge_overpass_payloads(payloads), match, ref_key, bounds,
+                            f"{len(files)} Overpass answers", meta)
 
 
 def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,

@@ -81,3 +81,12 @@ def test_values_equal_after_normalising_are_no_difference() -> None:
     different = merge_tags({"name": "Chez Paul"}, {"name": "Le Bistrot"})
     assert different.tags["name"] == "Chez Paul" and not different.conflicts  # kept, shown
     assert different.kept == {"name": ("Chez Paul", "Le Bistrot")}
+
+
+def test_osm_bounds_far_larger_than_a_recorded_answer_is_said(
+        data: Path, caplog: pytest.LogCaptureFixture) -> None:
+    answer = data / "grenoble-horodateurs/INPUT/osm-raw-data.json"
+    read_osm_file(answer, {"amenity": "vending_machine"}, None, [5.6776, 45.1541, 5.7531, 45.2140])
+    assert "of osm.bounds" not in caplog.text  # the commune's box: the meters are its centre
+    read_osm_file(answer, {"amenity": "vending_machine"}, None, [5.3, 44.9, 6.1, 45.5])
+    assert "its 17 candidates lie in 0.3 % of osm.bounds" in caplog.text
