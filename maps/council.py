@@ -10,7 +10,7 @@ layout that prints on one A4 landscape page.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +47,19 @@ def _rounded(geometry: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
 
 
+def missing_fields(config: MapConfig, present: Collection[str]) -> list[str]:
+    """The category and popup fields the layer lacks, as "map.popup_fields[1] 'x'"."""
+    wanted = ([("map.category", config.category)] if config.category else []) + [
+        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
+    return [f"{key} '{name}'" for key, name in wanted if name not in present]
+
+
 def check_fields(collection: Mapping[str, Any], config: MapConfig, where: str) -> None:
     """The category and popup fields must exist in the layer; say which ones it has."""
     present: dict[str, None] = {}
     for feature in collection["features"]:
         present.update(dict.fromkeys(feature["properties"]))
-    wanted = ([("map.category", config.category)] if config.category else []) + [
-        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
-    missing = [f"{key} '{name}'" for key, name in wanted if name not in present]
+    missing = missing_fields(config, present)
     if missing:
         raise MapError(f"{where}: {', '.join(missing)} not found in the layer; its fields are: "
                        f"{', '.join(present) or '(none)'}.")

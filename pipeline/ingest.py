@@ -297,12 +297,11 @@ def _check_contract(frame: gpd.GeoDataFrame, info: LayerInfo, profile: Profile) 
 
 def _check_map_fields(columns: list[str], info: LayerInfo, profile: Profile) -> None:
     """The council map's fields must be the layer's: a profile error, found before any work."""
-    config = profile.map
-    if config is None:
+    if profile.map is None:
         return
-    wanted = ([("map.category", config.category)] if config.category else []) + [
-        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
-    missing = [f"{key} '{name}'" for key, name in wanted if name not in columns]
+    from maps.council import missing_fields  # maps and Folium stay out of a run's start-up
+
+    missing = missing_fields(profile.map, columns)
     if missing:
         raise ProfileError(f"Profile {profile.path}: {', '.join(missing)} not found in source "
                            f"{info.label}; its fields are: {', '.join(columns)}.")
