@@ -1,0 +1,88 @@
+"""Outputs of two source trees, compared byte for byte: `python -m bench.same_outputs OTHER`.
+
+Runs the example profiles (the demo, the GeoPDF extraction first) and the scale-1 data of
+`bench.conflation_speed` with this tree and with OTHER (another checkout, e.g. the commit before
+a refactoring, made with `git worktree add`), with the same Python, and compares every file of
+each run folder (`work/`, the stage cache, aside). `report.json` is compared without its
+`timings_s`, which differ from run to run. Prints each difference; exit 1 if there is one.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.conflation_speed import write_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ["grenoble/parking-meters.yml", "bondy/parking-meters.yml", "bondy/council-map.yml",
+            "grenoble/parking-meters-from-pdf.yml"]
+GEOPDF = ROOT.parent / "shared/data/geopdf/iso32000/grenoble_horodateurs_ISO32000_L93.pdf"
+
+
+def _sig2osm(tree: Path, *args: str, cwd: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "-qq", *args], check=True, env=env,
+                   cwd=cwd, stdout=subprocess.DEVNULL)
+
+
+def _run_all(tree: Path, out: Path, speed: Path) -> None:
+    """The demo's runs and the speed data's run, with `tree`'s code, into `out` (the GeoPDF's
+    layer into `tree`/out/pdf, where the example profile reads it, as `make demo` does)."""
+    _sig2osm(tree, "pdf", "extract", str(GEOPDF), "--legend",
+             str(tree / "examples/grenoble/pdf-legend.yml"), "--out",
+             str(tree / "out/pdf/grenoble-horodateurs.gpkg"), cwd=out)
+    for example in EXAMPLES:
+        _sig2osm(tree, "run", str(tree / "examples" / example), "--out", str(out), cwd=out)
+    _sig2osm(tree, "run", str(speed), "--out", str(out), cwd=out)
+
+
+def _comparable(path: Path) -> bytes:
+    if path.name != "report.json":
+        return path.read_bytes()
+    report = json.loads(path.read_text(encoding="utf-8"))
+    report.pop("timings_s", None)
+    report.get("inputs", {}).pop("profile", None)  # the profile's own path differs per tree
+    return json.dumps(report, sort_keys=True).encode()
+
+
+def compare(a: Path, b: Path) -> list[str]:
+    differences = []
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file() and "work" not in p.parts}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "work" not in p.parts}
+    for name in sorted(files_a ^ files_b):
+        differences.append(f"only in {'this tree' if name in files_a else 'the other'}: {name}")
+    for name in sorted(files_a & files_b):
+        same = (filecmp.cmp(a / name, b / name, shallow=False) if name.name != "report.json"
+                else _comparable(a / name) == _comparable(b / name))
+        if not same:
+            differences.append(f"differs: {name}")
+    return differences
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m bench.same_outputs OTHER_TREE", file=sys.stderr)
+        return 2
+    other = Path(args[0]).resolve()
+    with tempfile.TemporaryDirectory(prefix="sig2osm-same-") as tmp:
+        folder = Path(tmp)
+        speed = write_inputs(1, False, folder)
+        for name, tree in (("this", ROOT), ("other", other)):
+            (folder / name).mkdir()
+            _run_all(tree, folder / name, speed)
+        differences = compare(folder / "this", folder / "other")
+    for line in differences:
+        print(line)
+    print(f"{len(differences)} difference(s) between {ROOT} and {other}")
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
