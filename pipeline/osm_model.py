@@ -14,6 +14,14 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+# Invariant 4: more usable source features than this and no OSM candidate at all is a failed or
+# wrong fetch, never "nothing in OSM" (from Overpass or from a file alike).
+TRIVIAL_LAYER = 10
+
+
+def suspiciously_empty(candidates: int, usable: int, expect_empty: bool) -> bool:
+    return candidates == 0 and not expect_empty and usable > TRIVIAL_LAYER
+
 
 class _ElementFields(NamedTuple):
     type: str

@@ -30,10 +30,17 @@ from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
 from pipeline import __version__
 from pipeline.background import Background
-from pipeline.errors import ExportError, InputError, InputNotFoundError, ProfileError, Sig2osmError
+from pipeline.errors import (
+    ExportError,
+    InputError,
+    InputNotFoundError,
+    OsmDataError,
+    ProfileError,
+    Sig2osmError,
+)
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
+from pipeline.osm_model import OsmData, suspiciously_empty
 from pipeline.profile import Profile
 from pipeline.run_lock import RunFolderLock
 
@@ -181,9 +188,8 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
             data = _read_local(ctx, files)
             if _worth_caching(ctx, files, data):
                 _store(ctx, "fetch", key, data.to_json())
-        if not data.elements:
-            log.warning("fetch: %s holds no OSM object matching osm.match or carrying %s",
-                        ", ".join(str(f) for f in files), match_ref or "a ref")
+        if layer is not None:
+            check_not_empty(ctx, data, layer)
     else:
         from pipeline.overpass import fetch_from_overpass
 
@@ -195,6 +201,31 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
     log.info("fetch: %d OSM candidates; area: %s", len(data.elements), data.coverage_origin)
     _timed(ctx, "fetch", started)
     return data
+
+
+def check_not_empty(ctx: RunContext, data: OsmData, layer: SourceLayer) -> None:
+    """Invariant 4 for recorded Overpass answers, by the rule of the live path: an answer with
+    no candidate around a non-trivial layer is an error unless `osm.expect_empty`. (An extract
+    holds everything of its area: none there is a fact of OSM, only warned about.)"""
+    from pipeline.osm_files import is_overpass_answer
+
+    files = _osm_files(ctx)
+    if not files or data.elements:
+        return
+    osm = ctx.profile.osm
+    names = ", ".join(str(f) for f in files)
+    wanted = ", ".join(f"{k}={v}" for k, v in osm.match.items())
+    answers = [f for f in files if f.is_file() and is_overpass_answer(f)]
+    if not answers or not suspiciously_empty(0, len(layer.usable), osm.expect_empty):
+        log.warning("fetch: %s holds no OSM object matching %s or carrying %s", names, wanted,
+                    ctx.profile.match.ref or "a ref")
+        return
+    raise OsmDataError(f"Recorded Overpass answer {names} holds no candidate ({wanted}, or "
+                       f"{ctx.profile.match.ref or 'a ref key'}) for {len(layer.usable)} usable "
+                       "source features. Treating that as 'nothing in OSM' would propose a "
+                       "duplicate of everything mapped already: check that the file covers the "
+                       "layer and was queried for these tags, or set osm.expect_empty: true if "
+                       "OSM really has none there yet.")
 
 
 # Reading an extract costs about its size, loading the cache about the candidates it holds: a
@@ -458,6 +489,7 @@ def _layer_and_osm(ctx: RunContext) -> tuple[SourceLayer, OsmData, ProjectedOsm 
         projected = (project_osm(osm, metric_crs_around([osm.coverage]))
                      if osm.coverage is not None and osm.elements else None)
         layer, ctx.timings["ingest"] = reading.result()
+        check_not_empty(ctx, osm, layer)
     finally:
         reading.cancel()  # only if still running: the fetch failed
     return layer, osm, projected

@@ -119,10 +119,9 @@ def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    with RunFolderLock(tmp_path):
-        with pytest.raises(RunFolderBusy, match=rf"pid {os.getpid()} on host .+ started .+ "
-                                                r"\(sig2osm.*\)\. Nothing was written"):
-            with RunFolderLock(tmp_path, wait=0.3, poll=0.05):
-                pass
+    holder = rf"pid {os.getpid()} on host .+ started .+ \(sig2osm.*\)\. Nothing was written"
+    with RunFolderLock(tmp_path), pytest.raises(RunFolderBusy, match=holder), \
+            RunFolderLock(tmp_path, wait=0.3, poll=0.05):
+        pass
     with RunFolderLock(tmp_path):  # released
         pass
