@@ -200,7 +200,8 @@ def _check_arcgis(response: HttpResponse) -> None:
                               ) from exc
     if isinstance(answer, dict) and "error" in answer:
         error = answer["error"] if isinstance(answer["error"], dict) else {"message": answer["error"]}
-        details = error.get("details") if isinstance(error.get("details"), list) else []
+        details = error.get("details")
+        details = details if isinstance(details, list) else []
         raise FetchError(f"{response.url}: the ArcGIS server refused the query: "
                          f"{error.get('code', '')} {error.get('message', '')} "
                          f"{'; '.join(str(d) for d in details)}".strip())

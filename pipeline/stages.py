@@ -47,6 +47,9 @@ from pipeline.run_lock import RunFolderLock
 log = logging.getLogger(__name__)
 
 
+NETWORK_BUDGET_S = 3 * 3600.0  # a run's network requests, retries and waits included
+
+
 @dataclass
 class RunContext:
     """One run of one profile: where it writes and what overrides the command line gave."""
@@ -56,6 +59,8 @@ class RunContext:
     osm_override: Path | None = None
     refresh: bool = False  # bypass caches (Overpass answers, downloads)
     timings: dict[str, float] = field(default_factory=dict)
+    # When every network request of the run must be done (downloads and Overpass together).
+    network_ends: float = field(default_factory=lambda: time.monotonic() + NETWORK_BUDGET_S)
 
     @property
     def run_dir(self) -> Path:
@@ -138,10 +143,11 @@ def source_path(ctx: RunContext) -> Path:
     src = ctx.profile.source
     if src.path is not None:
         return src.path
-    from pipeline.download import download_source
+    from pipeline.download import DEFAULT_SETTINGS, download_source
 
     assert src.url is not None
-    return download_source(src.url, ctx.cache / "downloads", ctx.profile.name, refresh=ctx.refresh)
+    return download_source(src.url, ctx.cache / "downloads", ctx.profile.name, refresh=ctx.refresh,
+                           settings=replace(DEFAULT_SETTINGS, ends_at=ctx.network_ends))
 
 
 def run_ingest(ctx: RunContext) -> SourceLayer:
@@ -191,10 +197,14 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
         if layer is not None:
             check_not_empty(ctx, data, layer)
     else:
-        from pipeline.overpass import fetch_from_overpass
+        from pipeline.overpass import DEFAULT_SETTINGS, fetch_from_overpass
 
         assert layer is not None, "Overpass is asked about the layer's area"
-        data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh)
+        # The server may take osm.timeout to answer: each attempt is given that and a minute.
+        settings = replace(DEFAULT_SETTINGS, ends_at=ctx.network_ends, deadline=max(
+            DEFAULT_SETTINGS.deadline, osm.timeout + 60.0))
+        data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh,
+                                   settings=settings)
     if data.coverage is None:
         log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
                     "give osm.bounds in the profile")
