@@ -232,17 +232,22 @@ class HttpClient:
         ends = time.monotonic() + s.deadline
         if s.ends_at is not None:
             ends = min(ends, s.ends_at)
+        late = _Retry(f"no complete answer within the deadline of {s.deadline:g} s (or the "
+                      "run's)")
         with self._adapter.watching(ends) as watchdog:
             try:
                 raw, body = self._exchange(request, ends)
+            except FetchError:  # a refused redirect or size: asking again gives the same
+                raise
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if watchdog.expired:
-                    raise _Retry(f"no complete answer within the deadline of {s.deadline:g} s "
-                                 f"(or the run's) ({type(exc).__name__})") from exc
+                    raise late from exc
                 if isinstance(exc, requests.Timeout):
                     raise _Retry(f"no answer within {s.timeout:g} s ({type(exc).__name__})"
                                  ) from exc
                 raise _Retry(f"connection failed ({_short(exc)})") from exc
+            if watchdog.expired:  # cut while the headers came: what was read is not the answer
+                raise late
         content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
         response = HttpResponse(raw.url, raw.status_code, content_type, body, False,
                                 {k: v for k, v in raw.headers.items()

@@ -200,9 +200,10 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
         from pipeline.overpass import DEFAULT_SETTINGS, fetch_from_overpass
 
         assert layer is not None, "Overpass is asked about the layer's area"
-        # The server may take osm.timeout to answer: each attempt is given that and a minute.
+        # The server may take osm.timeout to answer: each attempt is given that, and the
+        # usual silence on top, at least.
         settings = replace(DEFAULT_SETTINGS, ends_at=ctx.network_ends, deadline=max(
-            DEFAULT_SETTINGS.deadline, osm.timeout + 60.0))
+            DEFAULT_SETTINGS.deadline, osm.timeout + DEFAULT_SETTINGS.timeout))
         data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh,
                                    settings=settings)
     if data.coverage is None:
