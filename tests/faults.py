@@ -5,12 +5,15 @@ every file a user sees, before and after)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import osmium
 
 from tests.conftest import DATA, EXAMPLES
 
@@ -94,10 +97,12 @@ def wait_until_gone(token: str, seconds: float = 10.0) -> list[int]:
 
 def sig2osm(*args: str | Path, strace: list[str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`sig2osm ARGS` in its own process (under strace with these options, if given)."""
+    """`sig2osm ARGS` in its own process; under `strace -f` with these options, if given (its
+    trace to /dev/null unless they say `-o FILE`)."""
     command = [sys.executable, "-m", "pipeline.cli", *map(str, args)]
     if strace is not None:
-        command = [strace_path(), "-f", "-qq", "-o", "/dev/null", *strace, *command]
+        output = [] if "-o" in strace else ["-o", "/dev/null"]
+        command = [strace_path(), "-f", "-qq", *output, *strace, *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           cwd=Path(__file__).resolve().parents[1])
 
@@ -106,3 +111,41 @@ def strace_path() -> str:
     path = shutil.which("strace")
     assert path, "strace is missing: `make test` installs it (Debian package strace)"
     return path
+
+
+NAME = "grenoble-parking-meters"
+
+
+def earlier_run(folder: Path) -> tuple[Path, Path, Path]:
+    """`folder` with the Grenoble profile, its changed twin (`new_profile`), and `out/` after
+    one run of the first."""
+    profile = grenoble_profile(folder)
+    done = sig2osm("-q", "run", profile, "--out", folder / "out")
+    assert done.returncode == 0, done.stderr
+    return folder, profile, new_profile(profile)
+
+
+def new_profile(old: Path) -> Path:
+    """The same run with other outputs (another changeset comment)."""
+    new = old.with_name("new.yml")
+    new.write_text(old.read_text().replace("Import des horodateurs", "Import (2) des horodateurs"))
+    return new
+
+
+def copy_out(earlier: tuple[Path, Path, Path], to: Path) -> Path:
+    shutil.copytree(earlier[0] / "out", to, symlinks=True)
+    return to / NAME
+
+
+def is_complete_new_set(run_dir: Path, names: set[str]) -> bool:
+    """Every visible file comes from one generation holding the whole new set."""
+    one_generation(run_dir)
+    seen = visible_digests(run_dir)
+    if set(seen) != names:
+        return False
+    tags = json.loads((run_dir / "changeset-tags.json").read_text())
+    assert sum(1 for _ in osmium.FileProcessor(str(run_dir / "changes.osc"))) > 0  # reads back
+    json.loads((run_dir / "report.json").read_text())
+    return "Import (2)" in tags["comment"]
+
+
