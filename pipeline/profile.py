@@ -389,25 +389,46 @@ _MAX_NODES = 100_000  # a profile is a few hundred nodes; aliases of aliases can
 
 
 def _yaml_tag_problems(root: yaml.Node) -> list[str]:
-    """Tags such as `!!python/name:…` or `!!binary` name no value a profile can hold; aliases
-    that expand without end are refused before anything walks them."""
+    """Tags such as `!!python/name:…` or `!!binary` name no value a profile can hold, nor does
+    text with a NUL or a lone surrogate; aliases that expand without end are refused before
+    anything walks them."""
     problems: list[str] = []
-    stack, seen = [root], 0
-    while stack:
-        node = stack.pop()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen = 0
+    while stack and len(problems) < 10:
+        node, key = stack.pop()
         seen += 1
         if seen > _MAX_NODES:
             return [f"more than {_MAX_NODES} values once YAML aliases are expanded; write the "
                     "values out"]
-        if node.tag not in _STANDARD_TAGS and len(problems) < 10:
+        where = f"{key or 'profile'} (line {node.start_mark.line + 1})"
+        problem = _plain_text_problem(node) if isinstance(node, yaml.ScalarNode) else None
+        if problem:
+            problems.append(f"{where}: {problem}")
+        if node.tag not in _STANDARD_TAGS:
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
-            problems.append(f"line {node.start_mark.line + 1}: YAML tag {shown!r} is not "
-                            "allowed; write the value plainly (text, number, list or mapping)")
+            problems.append(f"{where}: YAML tag {ascii(shown)[1:-1]!r} is not allowed; write "
+                            "the value plainly (text, number, list or mapping)")
         if isinstance(node, yaml.MappingNode):
-            stack.extend(item for pair in node.value for item in pair)
+            for k, v in node.value:
+                name = f"{key}.{k.value}" if key else str(k.value)
+                stack += [(k, key), (v, name if name.isprintable() else ascii(name)[1:-1])]
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+            stack.extend((item, f"{key}[{i}]") for i, item in enumerate(node.value))
     return problems
+
+
+def _plain_text_problem(node: yaml.ScalarNode) -> str | None:
+    """A NUL or a lone surrogate (written as `\\0` or `\\ud800` in a quoted string) is no
+    text a file name, a tag or a report can hold. An escaped surrogate pair is joined into
+    its character, as YAML means it."""
+    try:
+        node.value = node.value.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return f"{ascii(node.value)[:60]} holds a lone surrogate; expected plain text"
+    if "\0" in node.value:
+        return f"{ascii(node.value)[:60]} holds a NUL character; expected plain text"
+    return None
 
 
 def _value_problems(profile: Profile, lines: dict[str, int]) -> list[str]:

@@ -56,12 +56,14 @@ PROFILE_CASES = {
     "distance 1e308": ("distance: 30", "distance: 1e308",
                        r"match\.distance \(line 22\).* got 1e\+308"),
     "python tag": ("distance: 30", "distance: !!python/name:os.system",
-                   r"line 22: YAML tag '!!python/name:os\.system' is not allowed"),
+                   r"match\.distance \(line 22\): YAML tag '!!python/name:os\.system' is not "
+                   r"allowed"),
     "int thirty": ("distance: 30", 'distance: !!int "thirty"',
                    r"match\.distance \(line 22\): expected a number, got 'thirty' that YAML "
                    r"cannot read as !!int"),
     "name with NUL": ("name: grenoble-parking-meters", 'name: "grenoble\\0x"',
-                      r"name \(line 3\): 'grenoble\\x00x' must be a plain folder name"),
+                      r"name \(line 3\): 'grenoble\\x00x' holds a NUL character; expected "
+                      r"plain text"),
     "name of 300": ("name: grenoble-parking-meters", f"name: {LONG}",
                     r"name \(line 3\): 'a{60}'… \(300 characters\) is too long"),
     "name index.html": ("name: grenoble-parking-meters", "name: index.html",
