@@ -201,3 +201,17 @@ tags: {{highway: street_lamp, name: "{{NOM}}"}}
     assert decisions["3"]["tags"]["name"] == "Rue 😀"
     osc = (tmp_path / "out" / "nul-values" / "changes.osc").read_text()
     assert 'v="Rue"' not in osc and "\ufffd" not in osc
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("symbol_size: .nan", r"symbol_size is nan; expected a finite number of page points"),
+    ("frame: [0, 0, .inf, 10]", r"frame is inf; expected a finite number"),
+    ("categories: [{name: a, tolerance: abc}]", r"category 'a': tolerance is 'abc'"),
+], ids=["nan", "inf", "text"])
+def test_pdf_legend_numbers_are_finite(text: str, message: str, tmp_path: Path) -> None:
+    from pipeline.errors import PdfError
+    from pipeline.pdf.classify import load_legend
+
+    (tmp_path / "legend.yml").write_text(text)
+    with pytest.raises(PdfError, match=message):
+        load_legend(tmp_path / "legend.yml")
