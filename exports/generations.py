@@ -115,7 +115,10 @@ def clean_stale(folder: Path) -> None:
     for stale in folder.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
     for tmp in [*folder.glob(".*.tmp"), *folder.glob("work/.*.tmp")]:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir() and not tmp.is_symlink():  # a folder being replaced by a link
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 # --- the steps of a commit -------------------------------------------------------------------

@@ -380,6 +380,12 @@ class _WatchedAdapter(HTTPAdapter):
                          {"ConnectionCls": _watched_connection(pool.ConnectionCls, self)})
             for scheme, pool in pools.items()}
 
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS has pools of its own
+            manager.pool_classes_by_scheme = self.poolmanager.pool_classes_by_scheme
+        return manager
+
 
 def _watched_connection(base: Any, adapter: _WatchedAdapter) -> type:
     def connect(self: Any) -> None:
