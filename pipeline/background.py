@@ -4,7 +4,8 @@ change files being built and checked meanwhile (see `pipeline.stages.run_all`).
 
 The second process is forked, so it starts at once with the data in memory (nothing is pickled
 on the way in), and what comes back is small: the layer read, or nothing when the work wrote
-its files into a staging folder that this process moves into place once everything succeeded.
+its files into a new generation of the run folder that this process makes current once
+everything succeeded.
 Without `fork` (Windows), or with SIG2OSM_SERIAL set, the work simply runs in this process when
 its result is asked for.
 

@@ -6,6 +6,7 @@ error, and the earlier outputs of the run stay as they were."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from shapely.geometry import Point
 import pipeline.sources
 from pipeline.cli import main
 from pipeline.sources import ArchiveLimits, _extract_zip
-from tests.faults import visible_digests
+from tests.faults import children_of, visible_digests
 
 LAYER_FILES = ("benches.cpg", "benches.dbf", "benches.prj", "benches.shp", "benches.shx")
 
@@ -98,3 +99,4 @@ def test_an_archive_past_a_limit_is_a_source_error(
     assert re.search(message, err), err
     assert visible_digests(tmp_path / "out" / "benches") == before
     assert not (tmp_path.parent / "escape").exists()
+    assert not children_of(os.getpid())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pipeline.overpass
 from pipeline.cli import main
 from pipeline.errors import FetchError, OsmDataError
 from pipeline.http import HttpClient, HttpRequest, HttpSettings, _redirect_target
-from tests.faults import grenoble_profile, visible_digests
+from tests.faults import children_of, grenoble_profile, visible_digests
 from tests.loopback import Loopback, Reply, overpass_server
 
 # Short limits, so that each fault shows in a second instead of the real minutes.
@@ -153,3 +154,4 @@ def test_a_run_against_a_dripping_overpass_fails_clearly_and_keeps_its_outputs(
     err = capsys.readouterr().err
     assert "POST http://127.0.0.1:" in err and "deadline" in err
     assert visible_digests(run_dir) == before
+    assert not children_of(os.getpid())

@@ -25,6 +25,7 @@ from tests.faults import (
     one_generation,
     processes_mentioning,
     sig2osm,
+    strace_path,
     visible_digests,
     wait_until_gone,
 )
@@ -43,9 +44,9 @@ def _holding(out: Path, timeout: float = 60) -> dict[str, object]:
 
 
 def _slow_run(profile: Path, out: Path) -> subprocess.Popen[str]:
-    """A run that waits 3 s before the rename that makes its outputs current."""
-    command = ["strace", "-f", "-qq", "-o", "/dev/null", "-e",
-               "inject=rename:delay_enter=3s:when=1", sys.executable, "-m", "pipeline.cli",
+    """A run that waits 5 s before the rename that makes its outputs current."""
+    command = [strace_path(), "-f", "-qq", "-o", "/dev/null", "-e",
+               "inject=rename:delay_enter=5s:when=1", sys.executable, "-m", "pipeline.cli",
                "-q", "run", str(profile), "--out", str(out)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[1])
