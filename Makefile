@@ -9,7 +9,7 @@ EXAMPLES := examples/grenoble/parking-meters.yml examples/bondy/parking-meters.y
 	examples/bondy/council-map.yml examples/grenoble/parking-meters-from-pdf.yml
 GRENOBLE_PDF := ../shared/data/geopdf/iso32000/grenoble_horodateurs_ISO32000_L93.pdf
 
-.PHONY: setup demo test check run clean bench browser
+.PHONY: setup demo test check run clean bench browser strace
 
 # The virtual environment, with the project and its dev tools (dependency groups need pip ≥ 25.1).
 $(BIN)/sig2osm: pyproject.toml
@@ -35,13 +35,21 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# Debian's strace for the fault-injection tests (SIGKILL and ENOSPC injected at system calls).
+strace:
+	@if ! command -v strace >/dev/null; then \
+	  echo "installing Debian's strace for the fault-injection tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq strace >/dev/null; \
+	fi
+
 demo: setup
 	$(BIN)/sig2osm -q pdf extract $(GRENOBLE_PDF) --legend examples/grenoble/pdf-legend.yml \
 		--out $(OUT)/pdf/grenoble-horodateurs.gpkg
 	@for p in $(EXAMPLES); do $(BIN)/sig2osm run $$p --out $(OUT) || exit $$?; done
 	@echo "Open $(OUT)/index.html or the map.html of each run folder above."
 
-test: setup browser
+test: setup browser strace
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: setup

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from conflation.decisions import Decision, count_decisions
 from exports.changeset import changeset_tags
@@ -112,13 +111,3 @@ def _check_chunks(chunks: Sequence[Chunk], changes: ChangeSet, limit: int) -> No
         seen += [o.key for o in chunk.changes.objects]
     if sorted(seen) != sorted(o.key for o in changes.objects):
         raise ExportError("the chunks do not hold every change exactly once")
-
-
-def remove_stale_chunks(run_dir: Path, written: Collection[str]) -> None:
-    """Chunk files of an earlier run with more chunks would be mistaken for this run's."""
-    folder = run_dir / "chunks"
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.suffix in (".osc", ".osm") and f"chunks/{path.name}" not in written:
-            path.unlink()

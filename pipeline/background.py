@@ -4,16 +4,27 @@ change files being built and checked meanwhile (see `pipeline.stages.run_all`).
 
 The second process is forked, so it starts at once with the data in memory (nothing is pickled
 on the way in), and what comes back is small: the layer read, or nothing when the work wrote
-its files into a staging folder that this process moves into place once everything succeeded.
+its files into a new generation of the run folder that this process makes current once
+everything succeeded.
 Without `fork` (Windows), or with SIG2OSM_SERIAL set, the work simply runs in this process when
 its result is asked for.
+
+The second process never outlives this one: on Linux the kernel kills it when its parent dies
+(PR_SET_PDEATHSIG), elsewhere a thread of it watches for its parent to be gone; and it holds no
+copy of the reading end of its result pipe, so a parent that dies also breaks the pipe.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
@@ -42,8 +53,8 @@ class Background(Generic[T]):
                 "SIG2OSM_SERIAL"):
             context = multiprocessing.get_context("fork")
             self._receiver, sender = context.Pipe(duplex=False)
-            self._process = context.Process(target=_serve, args=(work, sender), name=name,
-                                            daemon=True)
+            self._process = context.Process(target=_serve, name=name, daemon=True,
+                                            args=(work, sender, self._receiver, os.getpid()))
             self._process.start()
             sender.close()  # the child holds its own end; EOF then means it is gone
 
@@ -69,7 +80,11 @@ class Background(Generic[T]):
             self._process.join()
 
 
-def _serve(work: Callable[[], object], sender: Connection) -> None:
+def _serve(work: Callable[[], object], sender: Connection, receiver: Connection,
+           parent: int) -> None:
+    receiver.close()  # the parent's end: were it open here too, a dead parent would not break it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # `cancel` ends this process, nothing to clean
+    _die_with(parent)
     try:
         result: tuple[str, object] = ("ok", work())
     except BaseException as exc:  # sent back and raised by result(), where it can be reported
@@ -81,3 +96,23 @@ def _serve(work: Callable[[], object], sender: Connection) -> None:
         sender.send(("error", BackgroundError(f"the {multiprocessing.current_process().name} "
                                               f"process could not send back its result: {exc}")))
     sender.close()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """End this process when `parent` ends (killed included)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # it died before the request took effect
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)

@@ -1,18 +1,24 @@
 """`sig2osm`: one click group, thin subcommands over the stage functions.
 
 Exit codes: 0 success; 1 any sig2osm error; 2 profile error; 3 source layer error; 4 OSM data
-error (unreadable, partial or empty fetch); 5 export validation error; 6 PDF error; 70 internal
-error (a bug: please report it with the `-v` output).
+error (unreadable, partial or empty fetch); 5 export validation error; 6 PDF error; 73 an output
+cannot be written (disk full…); 75 the run folder is being written by another run; 130
+interrupted, 143 terminated; 70 internal error (a bug: please report it with the `-v` output).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
+import signal
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import ClassVar, NoReturn
 
 import click
@@ -29,6 +35,7 @@ from pipeline.stages import (
     run_conflate,
     run_export,
     run_fetch,
+    run_folder_held,
     run_ingest,
     run_map,
 )
@@ -45,6 +52,9 @@ osm_option = click.option(
     help="Local OSM extract or recorded Overpass answer, instead of the profile's OSM source.")
 refresh_option = click.option(
     "--refresh", is_flag=True, help="Ignore cached Overpass answers and downloads.")
+wait_option = click.option(
+    "--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="Seconds to wait while another run writes the same run folder (0: fail at once).")
 
 
 def _configure_logging(verbose: int, quiet: int) -> None:
@@ -95,10 +105,12 @@ def _context(profile: Path, out: Path, osm_file: Path | None = None,
 @out_option
 @osm_option
 @refresh_option
-def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
+@wait_option
+def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float) -> None:
     """Run every stage: ingest, fetch, conflate, export, map."""
     ctx = _context(profile, out, osm_file, refresh)
-    report = run_all(ctx)
+    with run_folder_held(ctx, wait):
+        report = run_all(ctx)
     counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
     click.echo(f"{ctx.profile.name}: {counts}")
     click.echo(f"  change files and review: {ctx.run_dir}")
@@ -112,9 +124,12 @@ def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
 @profile_argument
 @out_option
 @refresh_option
-def ingest(profile: Path, out: Path, refresh: bool) -> None:
+@wait_option
+def ingest(profile: Path, out: Path, refresh: bool, wait: float) -> None:
     """Read the source layer and compute the proposed tags."""
-    run_ingest(_context(profile, out, refresh=refresh))
+    ctx = _context(profile, out, refresh=refresh)
+    with run_folder_held(ctx, wait):
+        run_ingest(ctx)
 
 
 @cli.command()
@@ -122,42 +137,51 @@ def ingest(profile: Path, out: Path, refresh: bool) -> None:
 @out_option
 @osm_option
 @refresh_option
-def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
+@wait_option
+def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float) -> None:
     """Read the OSM candidates (local extract or Overpass)."""
     ctx = _context(profile, out, osm_file, refresh)
-    run_fetch(ctx, run_ingest(ctx))
+    with run_folder_held(ctx, wait):
+        run_fetch(ctx, run_ingest(ctx))
 
 
 @cli.command()
 @profile_argument
 @out_option
 @osm_option
-def conflate(profile: Path, out: Path, osm_file: Path | None) -> None:
+@wait_option
+def conflate(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None:
     """Decide create / modify / unchanged / review / skip / missing for every feature."""
     ctx = _context(profile, out, osm_file)
-    layer = run_ingest(ctx)
-    decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
-    write_atomic(ctx.run_dir / DECISION_TABLE, decision_table(decisions))
+    with run_folder_held(ctx, wait):
+        layer = run_ingest(ctx)
+        decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
+        write_atomic(ctx.run_dir / DECISION_TABLE, decision_table(decisions))
 
 
 @cli.command()
 @profile_argument
 @out_option
 @osm_option
-def export(profile: Path, out: Path, osm_file: Path | None) -> None:
+@wait_option
+def export(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None:
     """Write changes.osc, changes.osm, review.geojson and report.json."""
     ctx = _context(profile, out, osm_file)
-    layer = run_ingest(ctx)
-    osm = run_fetch(ctx, layer)
-    run_export(ctx, layer, osm, run_conflate(ctx, layer, osm))
+    with run_folder_held(ctx, wait):
+        layer = run_ingest(ctx)
+        osm = run_fetch(ctx, layer)
+        run_export(ctx, layer, osm, run_conflate(ctx, layer, osm))
 
 
 @cli.command(name="map")
 @profile_argument
 @out_option
-def map_command(profile: Path, out: Path) -> None:
+@wait_option
+def map_command(profile: Path, out: Path, wait: float) -> None:
     """Render the reviewer map, the council map (with a `map:` section) and the index page."""
-    click.echo(run_map(_context(profile, out)))
+    ctx = _context(profile, out)
+    with run_folder_held(ctx, wait):
+        click.echo(run_map(ctx))
 
 
 @cli.command()
@@ -173,10 +197,38 @@ def _paragraph(text: str) -> str:
     return textwrap.fill(" ".join(text.split()), width=100)
 
 
+class Terminated(BaseException):
+    """SIGTERM: raised where the run is, so it cleans up (second process, unfinished outputs)
+    as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    if sys.platform == "win32" or not _in_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code (documented in this module's docstring)."""
     try:
-        cli.main(args=argv, prog_name="sig2osm", standalone_mode=False)
+        with _terminate_cleanly():
+            cli.main(args=argv, prog_name="sig2osm", standalone_mode=False)
     except Sig2osmError as exc:
         click.echo(_paragraph(f"sig2osm: error: {exc}"), err=True)
         return exc.exit_code
@@ -189,12 +241,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("sig2osm: interrupted; earlier outputs are intact.", err=True)
         return 130
+    except Terminated:
+        click.echo("sig2osm: terminated (SIGTERM); earlier outputs are intact.", err=True)
+        return 143
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return _internal_error(exc)
+        click.echo(_paragraph(f"sig2osm: error: {exc.filename or 'an output'}: cannot be "
+                              f"written ({exc.strerror}); earlier outputs are intact. Free some "
+                              "space or choose another --out."), err=True)
+        return 73
     except Exception as exc:  # a bug: say so plainly, details with -v
-        log.debug("internal error", exc_info=True)
-        click.echo(_paragraph(f"sig2osm: internal error: {type(exc).__name__}: {exc}. This is a "
-                              "bug; run again with -v and report the output."), err=True)
-        return 70
+        return _internal_error(exc)
     return 0
+
+
+def _internal_error(exc: Exception) -> int:
+    log.debug("internal error", exc_info=exc)
+    click.echo(_paragraph(f"sig2osm: internal error: {type(exc).__name__}: {exc}. This is a "
+                          "bug; run again with -v and report the output."), err=True)
+    return 70
 
 
 def console() -> NoReturn:

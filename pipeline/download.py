@@ -81,12 +81,10 @@ class _Downloader:
         base, where = _split_where(url)
         if _ARCGIS_LAYER.search(urlsplit(base).path):
             return self._arcgis(base, where)
-        response = self.http.fetch(HttpRequest("GET", base))
+        response = self.http.fetch(HttpRequest("GET", base), validate=_check_download)
         if _ARCGIS_LAYER.search(urlsplit(response.url).path):  # a redirect to a layer
             return self._arcgis(_strip_query(response.url), where)
-        if response.content_type in ("text/html", "application/xhtml+xml"):
-            raise FetchError(f"source.url {url}: the server answered a web page, not data: "
-                             f"{excerpt(response)}. Give the URL of the file itself.")
+        _check_download(response)  # an answer cached by an older sig2osm
         record = _json_or_none(response)
         if isinstance(record, dict) and _is_datagouv_dataset(record, base):
             return self.get(_pick_resource(record, url), depth + 1)
@@ -118,6 +116,35 @@ class _Downloader:
         name = "-".join(p for p in urlsplit(layer_url).path.split("/")[-3:] if p) + ".geojson"
         digest = HttpResponse(layer_url, 200, "application/geo+json", body)
         return self._keep(digest, _safe_name(name))
+
+
+def _check_download(response: HttpResponse) -> None:
+    """What is kept (and cached) is data: not a web page, not JSON or a zip archive cut short."""
+    if _ARCGIS_LAYER.search(urlsplit(response.url).path):
+        return  # the layer is queried next
+    if response.content_type in ("text/html", "application/xhtml+xml"):
+        raise FetchError(f"source.url {response.url}: the server answered a web page, not data: "
+                         f"{excerpt(response)}. Give the URL of the file itself.")
+    if response.body.lstrip()[:1] in (b"{", b"["):
+        try:
+            json.loads(response.body)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise RetryableAnswer(f"{response.url}: the answer looks like JSON but does not parse "
+                                  f"({exc}); cut short?") from exc
+    if response.body.startswith(b"PK\x03\x04") and not _complete_zip(response.body):
+        raise RetryableAnswer(f"{response.url}: the zip archive is incomplete; cut short?")
+
+
+def _complete_zip(body: bytes) -> bool:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            archive.infolist()
+        return True
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def _split_where(url: str) -> tuple[str, str]:
@@ -180,10 +207,12 @@ def _check_arcgis(response: HttpResponse) -> None:
         raise RetryableAnswer(f"{response.url}: the layer answer is not complete JSON ({exc})"
                               ) from exc
     if isinstance(answer, dict) and "error" in answer:
-        error = answer["error"]
+        error = answer["error"] if isinstance(answer["error"], dict) else {"message": answer["error"]}
+        details = error.get("details")
+        details = details if isinstance(details, list) else []
         raise FetchError(f"{response.url}: the ArcGIS server refused the query: "
                          f"{error.get('code', '')} {error.get('message', '')} "
-                         f"{'; '.join(error.get('details', []) or [])}".strip())
+                         f"{'; '.join(str(d) for d in details)}".strip())
     if not isinstance(answer, dict) or not isinstance(answer.get("features"), list):
         raise FetchError(f"{response.url}: the ArcGIS answer has no 'features' list.")
 
@@ -215,4 +244,8 @@ def _sniff_suffix(response: HttpResponse) -> str:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.\-]+", "_", name).strip("._")[:120]
+    """A file name from what a server says: word characters, '.' and '-', at most 120 bytes."""
+    name = re.sub(r"[^\w.\-]+", "_", name).strip("._")
+    while len(name.encode("utf-8", "surrogatepass")) > 120:
+        name = name[:-1]
+    return name

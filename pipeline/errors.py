@@ -53,3 +53,15 @@ class PdfError(Sig2osmError, ValueError):
     """A PDF map cannot be georeferenced or extracted."""
 
     exit_code = 6
+
+
+class OutputError(Sig2osmError, OSError):
+    """An output cannot be written: disk full, quota, read-only or missing folder."""
+
+    exit_code = 73  # sysexits EX_CANTCREAT
+
+
+class RunFolderBusy(Sig2osmError, BlockingIOError):
+    """Another sig2osm run is writing the same run folder."""
+
+    exit_code = 75  # sysexits EX_TEMPFAIL: try again later

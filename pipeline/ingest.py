@@ -159,6 +159,8 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     features = [build(row, ok)
                 for row, ok in progress(zip(rows, valid, strict=True), "ingest", len(rows),
                                         " features")]
+    if info.driver == "GeoJSON" and info.member is None:
+        features = _refuse_altered_text(features, source_path, profile)
     features, outliers = _outliers(features, src.outliers == "skip")
     usable = [f.geometry for f in features if f.skip_reason is None and f.geometry is not None]
     area = profile.match.area or profile.osm.bounds
@@ -200,6 +202,31 @@ def _as_read(frame: gpd.GeoDataFrame, info: LayerInfo) -> tuple[RawSample | None
     step = coordinate_quantum(xs[plain], ys[plain], geographic) if plain.any() else None
     x, y = sample_points(xs.tolist(), ys.tolist())
     return RawSample(info.crs, x, y), step
+
+
+def _refuse_altered_text(features: list[SourceFeature], path: Path,
+                         profile: Profile) -> list[SourceFeature]:
+    """Features whose id or tag fields GDAL read altered (a NUL cut the value, a lone
+    surrogate became U+FFFD) are `skip`, naming the field; in other fields, a warning."""
+    from pipeline.intact_text import altered_values
+
+    altered = altered_values(path)
+    if not altered or len(altered) > len(features) or max(altered) >= len(features):
+        return features
+    used = {profile.source.id, *profile.values,
+            *(n for t in profile.tags.values() for n in template_fields(t))}
+    result, elsewhere = list(features), []
+    for index, (name, problem) in sorted(altered.items()):
+        if name not in used:
+            elsewhere.append(f"{features[index].source_id} ({name})")
+        elif features[index].skip_reason is None:
+            result[index] = replace(features[index], skip_reason=f"field {name} {problem}; "
+                                    "fix the value in the source (it is never cut or changed)")
+    if elsewhere:
+        log.warning("ingest: %d feature(s) hold values that GDAL does not read intact in fields "
+                    "no tag uses: %s; those fields are shown as read", len(elsewhere),
+                    ", ".join(elsewhere[:10]))
+    return result
 
 
 def _is_geographic(crs: str) -> bool:

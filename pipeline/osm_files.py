@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
 from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate, match_keys
+from pipeline.overpass_payload import check_payload
 from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress
 
@@ -57,23 +58,35 @@ def read_osm_file(
     return _read_with_osmium(path, match, ref_key, bounds)
 
 
+def is_overpass_answer(path: Path) -> bool:
+    """A recorded Overpass answer (JSON or XML), not an extract."""
+    return _looks_like_json(path) or is_overpass_xml(path)
+
+
 def _looks_like_json(path: Path) -> bool:
+    return _head(path, 64).lstrip().startswith(b"{")
+
+
+def _head(path: Path, size: int) -> bytes:
+    """The first bytes of `path`, uncompressed for .gz and .bz2; a file that is not what its
+    name says is an error naming it."""
     opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rb") as handle:
-        head = handle.read(64).lstrip()
-    return head.startswith(b"{")
+    try:
+        with opener(path, "rb") as handle:
+            return bytes(handle.read(size))
+    except (OSError, EOFError, ValueError) as exc:  # BadGzipFile, bz2's "Invalid data stream"
+        raise OsmDataError(f"OSM file {path}: cannot be read as a {path.suffix} file ({exc}); "
+                           "expected .osm, .osm.gz, .osm.bz2, .osm.pbf or an Overpass answer."
+                           ) from exc
 
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = json.loads(_head(path, -1).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise OsmDataError(f"OSM file {path}: not valid JSON ({exc}); expected an Overpass "
                            "answer with 'elements'.") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("elements"), list):
-        raise OsmDataError(f"OSM file {path}: JSON without an 'elements' list; expected an "
-                           "Overpass API answer ([out:json]).")
-    return payload
+    return check_payload(payload, f"OSM file {path}")
 
 
 def _coverage_from_profile(
@@ -385,9 +398,7 @@ def _from_overpass(
 
 def is_overpass_xml(path: Path) -> bool:
     """An Overpass XML answer (it names its generator and carries `<meta osm_base>`)."""
-    opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rb") as handle:
-        head = handle.read(2048)
+    head = _head(path, 2048)
     return head.lstrip().startswith(b"<") and (b"Overpass API" in head or b"osm_base=" in head)
 
 
@@ -412,8 +423,12 @@ def overpass_xml_to_json(data: bytes, what: str) -> dict[str, Any]:
         payload["remark"] = " ".join(r.strip() for r in remarks)
     for child in root:
         if child.tag in ("node", "way", "relation"):
-            payload["elements"].append(_xml_element(child))
-    return payload
+            try:
+                payload["elements"].append(_xml_element(child))
+            except (TypeError, ValueError) as exc:  # a missing or non-numeric attribute
+                raise OsmDataError(f"{what}: <{child.tag} id={child.get('id')!r}> has an "
+                                   f"attribute that is not a number ({exc}).") from exc
+    return check_payload(payload, what)
 
 
 def _xml_element(node: Any) -> dict[str, Any]:
@@ -449,9 +464,7 @@ def read_overpass_xml(
     path: Path, match: Kinds, ref_key: str | None, bounds: Sequence[float] | None
 ) -> OsmData:
     """A recorded Overpass XML answer, through the same builder as JSON answers."""
-    opener = gzip.open if path.suffix == ".gz" else bz2.open if path.suffix == ".bz2" else open
-    with opener(path, "rb") as handle:
-        payload = overpass_xml_to_json(handle.read(), f"OSM file {path}")
+    payload = overpass_xml_to_json(_head(path, -1), f"OSM file {path}")
     _reject_remark(payload, path)
     return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
                             {"file": str(path)})
@@ -538,7 +551,7 @@ def _merged_answers(files: Sequence[Path], match: Kinds, ref_key: str | None,
         if _looks_like_json(path):
             payloads.append(_load_json(path))
         else:
-            payloads.append(overpass_xml_to_json(path.read_bytes(), f"OSM file {path}"))
+            payloads.append(overpass_xml_to_json(_head(path, -1), f"OSM file {path}"))
         _reject_remark(payloads[-1], path)
     meta = {"file": str(files[0]), "files": [str(f) for f in files]}
     return _recorded_answer(merge_overpass_payloads(payloads), match, ref_key, bounds,

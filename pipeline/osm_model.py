@@ -65,11 +65,22 @@ def match_keys(match: TagMatch | Sequence[TagMatch]) -> list[str]:
     return sorted({key for alternative in match_alternatives(match) for key in alternative})
 
 
+def describe_kinds(match: TagMatch | Sequence[TagMatch]) -> list[str]:
+    """Each alternative of `match` in words: `amenity=vending_machine, vending=parking_tickets`."""
+    return [", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}" for k, v in alt.items())
+            for alt in match_alternatives(match)]
+
+
 def describe_match(match: TagMatch | Sequence[TagMatch]) -> str:
     """`amenity=bench` / `highway=bus_stop or amenity=shelter`, for messages."""
-    return " or ".join(
-        ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}" for k, v in alt.items())
-        for alt in match_alternatives(match))
+    return " or ".join(describe_kinds(match))
+# Invariant 4: more usable source features than this and no OSM candidate at all is a failed or
+# wrong fetch, never "nothing in OSM" (from Overpass or from a file alike).
+TRIVIAL_LAYER = 10
+
+
+def suspiciously_empty(candidates: int, usable: int, expect_empty: bool) -> bool:
+    return candidates == 0 and not expect_empty and usable > TRIVIAL_LAYER
 
 
 class _ElementFields(NamedTuple):

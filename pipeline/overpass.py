@@ -41,14 +41,20 @@ from pipeline.osm_files import (
     osm_data_from_overpass_json,
     overpass_xml_to_json,
 )
-from pipeline.osm_model import OsmData, candidate_kinds, describe_match, match_alternatives
+from pipeline.osm_model import (
+    TRIVIAL_LAYER,
+    OsmData,
+    candidate_kinds,
+    describe_match,
+    match_alternatives,
+)
+from pipeline.overpass_payload import check_payload
 from pipeline.profile import OsmConfig, Profile
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS = HttpSettings(timeout=300.0)  # Overpass answers can take minutes to start
 TILE_DEGREES = 0.5  # largest side of one query, in degrees; a métropole fits in one or a few
-TRIVIAL_LAYER = 10  # more usable features than this and zero candidates is suspicious
 STATUS_CHECKS = 5  # how many times /api/status is asked before sending anyway
 
 BBox = tuple[float, float, float, float]  # west, south, east, north
@@ -318,9 +324,7 @@ def parse_answer(response: HttpResponse, url: str) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RetryableAnswer(f"the answer from {url} is not complete JSON ({exc.__class__.__name__}"
                               f" after {len(response.body)} bytes): truncated?") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("elements"), list):
-        raise FetchError(f"Overpass at {url} answered JSON without an 'elements' list.")
-    return payload
+    return check_payload(payload, f"Overpass at {url}")
 
 
 # --- report and guard --------------------------------------------------------------------

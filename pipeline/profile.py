@@ -8,6 +8,8 @@ nearest known key for a typo.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -161,6 +163,7 @@ class _Loader:
         self.file = file
         self.base = base
         self.problems: list[str] = []
+        self.lines: dict[str, int] = {}  # key (dotted, as in messages) -> its line
 
     def fail(self, key: str, node: yaml.Node | None, text: str) -> None:
         where = f"line {node.start_mark.line + 1}" if node is not None else "top level"
@@ -188,6 +191,7 @@ class _Loader:
             if name in seen:
                 self.fail(full, key_node, "key given twice")
             seen[name] = value_node
+            self.lines[full] = key_node.start_mark.line + 1
             values[name] = self.convert(hints[name], value_node, full)
         for f in fields(cls):
             if f.name in loader_set or f.name in seen or f.name in suggested:
@@ -230,6 +234,7 @@ class _Loader:
             if not isinstance(node, yaml.MappingNode):
                 self.fail(key, node, f"expected a mapping ({_type_name(hint)}), got {_kind(node)}")
                 return {}
+            self.lines.update({f"{key}.{k.value}": k.start_mark.line + 1 for k, _ in node.value})
             return {
                 str(k.value): self.convert(args[1], v, f"{key}.{k.value}") for k, v in node.value
             }
@@ -239,7 +244,15 @@ class _Loader:
         if not isinstance(node, yaml.ScalarNode) or _is_null(node):
             self.fail(key, node, f"expected {_type_name(hint)}, got {_kind(node)}")
             return None
-        value = yaml.safe_load(yaml.serialize(node))
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.fail(key, node, f"expected {_type_name(hint)}, got {node.value!r} that YAML "
+                      f"cannot read as {tag} ({' '.join(str(exc).split())[:120]})")
+            return None
+        if hint is float and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e3 (no dot) as text
         if hint is bool:
             if isinstance(value, bool):
                 return value
@@ -261,6 +274,9 @@ class _Loader:
             return value
         self.fail(key, node, f"expected {_type_name(hint)}, got {value!r}")
         return None
+
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -326,9 +342,14 @@ def load_profile(path: Path | str) -> Profile:
     if root is None:
         raise ProfileError(f"Profile {file}: the file is empty; expected a mapping with name, "
                            "source, osm and tags.")
+    tag_problems = _yaml_tag_problems(root)
+    if tag_problems:
+        raise ProfileError(f"Profile {file}: {len(tag_problems)} problem(s): "
+                           f"{'; '.join(tag_problems)}.")
     loader = _Loader(file, file.resolve().parent)
     profile = loader.build(Profile, root, "")
-    problems = loader.problems + (_semantic_problems(profile) if profile else [])
+    problems = loader.problems + (_semantic_problems(profile) + _value_problems(profile, loader.lines)
+                                  if profile else [])
     if problems:
         listing = "; ".join(problems)
         raise ProfileError(f"Profile {file}: {len(problems)} problem(s): {listing}.")
@@ -347,31 +368,15 @@ def _semantic_problems(profile: Profile) -> list[str]:
     src = profile.source
     if (src.path is None) == (src.url is None):
         problems.append("source: give exactly one of 'path' or 'url'")
-    if not profile.name.strip() or "/" in profile.name or profile.name.startswith("."):
-        problems.append(f"name: {profile.name!r} must be a plain folder name")
     if not profile.osm.match or not all(profile.osm.match if isinstance(profile.osm.match, list)
                                         else [profile.osm.match]):
         problems.append("osm.match: give at least one tag, e.g. {amenity: bench}")
     if profile.source.outliers not in ("skip", "keep"):
         problems.append(f"source.outliers: expected 'skip' or 'keep', got "
                         f"{profile.source.outliers!r}")
-    if profile.match.duplicates < 0:
-        problems.append("match.duplicates: expected metres, 0 or more")
-    if profile.osm.max_tiles < 1:
-        problems.append("osm.max_tiles: expected 1 or more")
-    if profile.osm.bounds is not None:
-        b = profile.osm.bounds
-        if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):
-            problems.append(f"osm.bounds: expected [west, south, east, north], got {b}")
     if profile.source.geometry not in ("file", "none"):
         problems.append(f"source.geometry: expected 'file' or 'none', got "
                         f"{profile.source.geometry!r}")
-    if profile.match.area is not None:
-        a = profile.match.area
-        if len(a) != 4 or not (a[0] < a[2] and a[1] < a[3]):
-            problems.append(f"match.area: expected [west, south, east, north], got {a}")
-    if profile.match.distance <= 0:
-        problems.append("match.distance: expected a positive number of metres")
     if not 1 <= profile.changeset.chunk_size <= 10000:
         problems.append("changeset.chunk_size: expected 1 to 10000 (the OSM API limit)")
     from conflation.policies import POLICIES
@@ -386,3 +391,123 @@ def _semantic_problems(profile: Profile) -> list[str]:
 
         problems.extend(map_problems(profile.map))
     return problems
+
+
+# --- values in range, names that can be folder names, YAML without foreign tags -------------
+
+MAX_DISTANCE_M = 50_000.0  # search radii: beyond 50 km nothing is "the same object"
+MAX_NAME_LENGTH = 100  # characters of a run name (a folder name: at most 255 bytes)
+# Names that are files of <out>/ or that Windows cannot have as file names.
+RESERVED_NAMES = frozenset({"index.html", "con", "prn", "aux", "nul",
+                            *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))})
+_NAME = re.compile(r"[\w][\w.\- ]*")
+_STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{kind}" for kind in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
+_MAX_NODES = 100_000  # a profile is a few hundred nodes; aliases of aliases can expand without end
+
+
+def _yaml_tag_problems(root: yaml.Node) -> list[str]:
+    """Tags such as `!!python/name:…` or `!!binary` name no value a profile can hold, nor does
+    text with a NUL or a lone surrogate; aliases that expand without end are refused before
+    anything walks them."""
+    problems: list[str] = []
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen = 0
+    while stack and len(problems) < 10:
+        node, key = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            return [f"more than {_MAX_NODES} values once YAML aliases are expanded; write the "
+                    "values out"]
+        where = f"{key or 'profile'} (line {node.start_mark.line + 1})"
+        problem = _plain_text_problem(node) if isinstance(node, yaml.ScalarNode) else None
+        if problem:
+            problems.append(f"{where}: {problem}")
+        if node.tag not in _STANDARD_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problems.append(f"{where}: YAML tag {ascii(shown)[1:-1]!r} is not allowed; write "
+                            "the value plainly (text, number, list or mapping)")
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                name = f"{key}.{k.value}" if key else str(k.value)
+                stack += [(k, key), (v, name if name.isprintable() else ascii(name)[1:-1])]
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{key}[{i}]") for i, item in enumerate(node.value))
+    return problems
+
+
+def _plain_text_problem(node: yaml.ScalarNode) -> str | None:
+    """A NUL or a lone surrogate (written as `\\0` or `\\ud800` in a quoted string) is no
+    text a file name, a tag or a report can hold. An escaped surrogate pair is joined into
+    its character, as YAML means it."""
+    try:
+        node.value = node.value.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return f"{ascii(node.value)[:60]} holds a lone surrogate; expected plain text"
+    if "\0" in node.value:
+        return f"{ascii(node.value)[:60]} holds a NUL character; expected plain text"
+    return None
+
+
+def _value_problems(profile: Profile, lines: dict[str, int]) -> list[str]:
+    """Every number finite and in its range, boxes in degrees, the run name a plain folder
+    name; each problem names the key and its line."""
+    def at(key: str) -> str:
+        return f"{key} (line {lines[key]})" if key in lines else key
+
+    m, osm = profile.match, profile.osm
+    problems = [f"{at(key)}: {text}" for key, text in [
+        ("name", _name_problem(profile.name)),
+        ("match.distance", _range_problem(m.distance, "metres", MAX_DISTANCE_M, above=0)),
+        ("match.match_threshold", _range_problem(m.match_threshold, "score", 1, at_least=0)),
+        ("match.review_threshold", _range_problem(m.review_threshold, "score", 1, at_least=0)),
+        ("match.review_margin", _range_problem(m.review_margin, "score", 1, at_least=0)),
+        ("osm.timeout", _range_problem(osm.timeout, "seconds", 86_400, at_least=1)),
+        ("osm.maxsize", _range_problem(osm.maxsize, "bytes", 2**40, at_least=1)),
+        ("osm.max_tiles", _range_problem(osm.max_tiles, "tiles", 100_000, at_least=1)),
+        ("match.duplicates", _range_problem(m.duplicates, "metres", 1_000, at_least=0)),
+        ("osm.bounds", _box_problem(osm.bounds)),
+        ("match.area", _box_problem(m.area)),
+        *((f"match.radii.{k}", _range_problem(v, "metres", MAX_DISTANCE_M, above=0))
+          for k, v in m.radii.items()),
+    ] if text]
+    if not problems and m.review_threshold > m.match_threshold:
+        problems.append(f"{at('match.review_threshold')}: {m.review_threshold:g} is above "
+                        f"match.match_threshold {m.match_threshold:g}; expected at most it")
+    return problems
+
+
+def _range_problem(value: float, unit: str, high: float, *, at_least: float | None = None,
+                   above: float | None = None) -> str | None:
+    low_ok = (at_least is None or value >= at_least) and (above is None or value > above)
+    if math.isfinite(value) and low_ok and value <= high:
+        return None
+    lower = f"at least {at_least:g}" if at_least is not None else f"greater than {above:g}"
+    return f"expected a finite number ({unit}) {lower} and at most {high:g}, got {value!r}"
+
+
+def _box_problem(box: list[float] | None) -> str | None:
+    if box is None:
+        return None
+    shown = "[" + ", ".join(repr(v) for v in box) + "]"
+    expected = "expected [west, south, east, north] in degrees, west < east and south < north"
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        return f"{expected}, got {shown}"
+    west, south, east, north = box
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        return f"{expected} (longitudes -180 to 180, latitudes -90 to 90), got {shown}"
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    """The run name becomes the folder <out>/<name>/: one plain file name, on any system."""
+    shown = ascii(name) if len(name) <= 60 else ascii(name[:60]) + f"… ({len(name)} characters)"
+    if len(name) > MAX_NAME_LENGTH or len(name.encode("utf-8", "surrogatepass")) > 255:
+        return f"{shown} is too long; expected at most {MAX_NAME_LENGTH} characters"
+    if not _NAME.fullmatch(name) or name.endswith((" ", ".")):
+        return (f"{shown} must be a plain folder name: letters, digits, '-', '_', '.' and spaces, "
+                "starting with a letter or digit (no '/', control character or NUL)")
+    if name.lower() in RESERVED_NAMES or name.split(".")[0].lower() in RESERVED_NAMES - {
+            "index.html"}:
+        return f"{shown} is a reserved name (a file of the output folder, or of Windows)"
+    return None

@@ -13,9 +13,10 @@ import logging
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import geopandas as gpd
@@ -91,14 +92,40 @@ def read_layer(
     return _read_file(path, layer, crs, encoding, x, y, delimiter, columns)
 
 
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How much of a zip archive is ever unpacked: its layer and the layer's side files."""
+
+    max_members: int = 10_000  # entries in the archive
+    max_bytes: int = 4 * 2**30  # bytes unpacked (the layer's files), 4 GiB
+
+
+ZIP_LIMITS = ArchiveLimits()
+
+
 def _extract_zip(archive: Path, target: Path, layer: str | None) -> str:
-    """Unpack `archive` and return the vector file inside it (searched in sub-folders too)."""
+    """Unpack the vector file of `archive` (searched in sub-folders too) with its side files
+    (.dbf, .shx, .prj, .cpg… of the same name), and return its name in the archive."""
+    limits = ZIP_LIMITS
     try:
         with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
-            zf.extractall(target, members=names)
+            members = zf.infolist()
+            if len(members) > limits.max_members:
+                raise InputError(f"Source file {archive}: the archive holds {len(members)} entries, "
+                                 f"more than the {limits.max_members} sig2osm opens.")
+            names = [m.filename for m in members
+                     if not m.is_dir() and "__MACOSX" not in m.filename]
+            chosen = _pick_vector(archive, names, layer)
+            wanted = [m for m in members if _same_layer(m.filename, chosen)]
+            _unpack(zf, archive, wanted, target, limits)
     except zipfile.BadZipFile as exc:
         raise InputError(f"Source file {archive}: not a valid zip archive ({exc}).") from exc
+    except (RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:  # encrypted, damaged
+        raise InputError(f"Source file {archive}: {chosen} cannot be unpacked ({exc}).") from exc
+    return chosen
+
+
+def _pick_vector(archive: Path, names: list[str], layer: str | None) -> str:
     vectors = sorted(n for n in names if Path(n).suffix.lower() in VECTOR_SUFFIXES)
     if not vectors:
         raise InputError(f"Source file {archive}: the archive holds no vector file "
@@ -115,6 +142,34 @@ def _extract_zip(archive: Path, target: Path, layer: str | None) -> str:
             return gpkgs[0]
     raise InputError(f"Source file {archive}: the archive holds several layers "
                      f"({', '.join(Path(n).stem for n in vectors)}); set source.layer to one of them.")
+
+
+def _same_layer(name: str, chosen: str) -> bool:
+    """`name` is `chosen` or one of its side files (same folder, same name, any extension)."""
+    path, layer = PurePosixPath(name), PurePosixPath(chosen)
+    return path.parent == layer.parent and path.stem.lower() == layer.stem.lower()
+
+
+def _unpack(zf: zipfile.ZipFile, archive: Path, members: list[zipfile.ZipInfo], target: Path,
+            limits: ArchiveLimits) -> None:
+    """Unpack `members` under `target`, within the size limit whatever the archive declares,
+    refusing any name that would land outside `target`."""
+    left = limits.max_bytes
+    for member in members:
+        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+        if member.filename.startswith(("/", "\\")) or ".." in parts or ":" in member.filename:
+            raise InputError(f"Source file {archive}: entry {member.filename!r} would be unpacked "
+                             "outside its folder; the archive is refused.")
+        path = target.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(member) as source, path.open("wb") as copy:
+            while block := source.read(1 << 20):
+                left -= len(block)
+                if left < 0:
+                    raise InputError(f"Source file {archive}: {member.filename} unpacks to more "
+                                     f"than {limits.max_bytes} bytes (with its side files); a "
+                                     "compression bomb, or a layer too large for sig2osm.")
+                copy.write(block)
 
 
 def _read_file(

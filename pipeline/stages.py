@@ -27,20 +27,38 @@ from shapely.geometry.base import BaseGeometry
 from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
-from exports.atomic import Staging, write_all_atomic, write_atomic
-from exports.bundle import build_exports, remove_stale_chunks
+from exports.atomic import write_atomic
+from exports.bundle import build_exports
+from exports.generations import Generation, clean_stale, commit_files
 from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
 from pipeline import __version__
 from pipeline.background import Background
-from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
+from pipeline.errors import (
+    ExportError,
+    InputError,
+    InputNotFoundError,
+    OsmDataError,
+    ProfileError,
+    Sig2osmError,
+)
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, candidate_kinds, match_alternatives
+from pipeline.osm_model import (
+    OsmData,
+    candidate_kinds,
+    describe_match,
+    match_alternatives,
+    suspiciously_empty,
+)
 from pipeline.placement import LOW_PRECISION_M, check_placement
 from pipeline.profile import Profile
+from pipeline.run_lock import RunFolderLock
 
 log = logging.getLogger(__name__)
+
+
+NETWORK_BUDGET_S = 3 * 3600.0  # a run's network requests, retries and waits included
 
 
 @dataclass
@@ -52,6 +70,8 @@ class RunContext:
     osm_override: Path | None = None
     refresh: bool = False  # bypass caches (Overpass answers, downloads)
     timings: dict[str, float] = field(default_factory=dict)
+    # When every network request of the run must be done (downloads and Overpass together).
+    network_ends: float = field(default_factory=lambda: time.monotonic() + NETWORK_BUDGET_S)
 
     @property
     def run_dir(self) -> Path:
@@ -64,6 +84,42 @@ class RunContext:
     @property
     def cache(self) -> Path:
         return self.out / ".cache"
+
+
+# What a folder under <out> holds when sig2osm made it a run folder (older versions: work/ and
+# report.json; now also the lock and the generations).
+_RUN_FOLDER_MARKS = (".lock", ".current", ".generations", "work", "report.json")
+INDEX_LOCK = ".index.lock"
+
+
+@contextmanager
+def run_folder_held(ctx: RunContext, wait: float = 0.0) -> Iterator[None]:
+    """This process is the run folder's only writer until the block ends (another run waits
+    up to `wait` seconds, then fails naming the holder); what a killed run left is removed."""
+    _check_run_folder(ctx)
+    with RunFolderLock(ctx.run_dir, wait):
+        clean_stale(ctx.run_dir)
+        yield
+
+
+def _check_run_folder(ctx: RunContext) -> None:
+    path = ctx.run_dir
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ProfileError(f"name: {ctx.profile.name!r}: {path} exists and is not a folder; "
+                           "a run folder cannot take its place. Choose another name or --out.")
+    if path.is_dir() and any(path.iterdir()) and not any(
+            (path / mark).exists() for mark in _RUN_FOLDER_MARKS):
+        raise ProfileError(f"name: {ctx.profile.name!r}: {path} is a folder that sig2osm did not "
+                           "make (no work/, report.json or .lock in it); nothing was written. "
+                           "Choose another name or --out.")
+
+
+def _write_index(ctx: RunContext) -> None:
+    """<out>/index.html, written by one run at a time (runs of other profiles share it)."""
+    from maps.index import write_index
+
+    with RunFolderLock(ctx.out, wait=60.0, file_name=INDEX_LOCK):
+        write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
 
 
 def _key(*parts: Any) -> str:
@@ -98,10 +154,11 @@ def source_path(ctx: RunContext) -> Path:
     src = ctx.profile.source
     if src.path is not None:
         return src.path
-    from pipeline.download import download_source
+    from pipeline.download import DEFAULT_SETTINGS, download_source
 
     assert src.url is not None
-    return download_source(src.url, ctx.cache / "downloads", ctx.profile.name, refresh=ctx.refresh)
+    return download_source(src.url, ctx.cache / "downloads", ctx.profile.name, refresh=ctx.refresh,
+                           settings=replace(DEFAULT_SETTINGS, ends_at=ctx.network_ends))
 
 
 def run_ingest(ctx: RunContext) -> SourceLayer:
@@ -148,24 +205,51 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
             data = osm_from_files(ctx.profile, files)
             if _worth_caching(ctx, files, data):
                 _store(ctx, "fetch", key, data.to_json())
-        if not data.elements:
-            log.warning("fetch: %s holds no OSM object matching osm.match or carrying %s",
-                        ", ".join(str(f) for f in files), match_ref or "a ref")
     else:
-        from pipeline.overpass import fetch_from_overpass
+        from pipeline.overpass import DEFAULT_SETTINGS, fetch_from_overpass
 
         assert layer is not None, "Overpass is asked about the layer's area"
         declared = ctx.profile.match.area or osm.bounds
         if declared and ctx.profile.source.geometry != "none":
             check_where_layer_lies(layer, shapely.box(*declared),
                                    f"the profile's area {list(declared)}")
-        data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh)
+        # The server may take osm.timeout to answer: each attempt is given that, and the
+        # usual silence on top, at least.
+        settings = replace(DEFAULT_SETTINGS, ends_at=ctx.network_ends, deadline=max(
+            DEFAULT_SETTINGS.deadline, osm.timeout + DEFAULT_SETTINGS.timeout))
+        data = fetch_from_overpass(ctx.profile, layer, ctx.cache / "overpass", refresh=ctx.refresh,
+                                   settings=settings)
     if data.coverage is None:
         log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
                     "give osm.bounds in the profile")
     log.info("fetch: %d OSM candidates; area: %s", len(data.elements), data.coverage_origin)
     _timed(ctx, "fetch", started)
     return data
+
+
+def check_not_empty(profile: Profile, data: OsmData, layer: SourceLayer) -> None:
+    """Invariant 4 for recorded Overpass answers, by the rule of the live path: an answer with
+    no candidate around a non-trivial layer is an error unless `osm.expect_empty`. (An extract
+    holds everything of its area: none there is a fact of OSM, only warned about.)"""
+    from pipeline.osm_files import is_overpass_answer
+
+    files = [Path(f) for f in data.meta.get("files", [data.meta.get("file")]) if f]
+    if not files or data.elements:
+        return
+    osm = profile.osm
+    names = ", ".join(str(f) for f in files)
+    wanted = describe_match(osm.match)
+    answers = [f for f in files if f.is_file() and is_overpass_answer(f)]
+    if not answers or not suspiciously_empty(0, len(layer.usable), osm.expect_empty):
+        log.warning("fetch: %s holds no OSM object matching %s or carrying %s", names, wanted,
+                    profile.match.ref or "a ref")
+        return
+    raise OsmDataError(f"Recorded Overpass answer {names} holds no candidate ({wanted}, or "
+                       f"{profile.match.ref or 'a ref key'}) for {len(layer.usable)} usable "
+                       "source features. Treating that as 'nothing in OSM' would propose a "
+                       "duplicate of everything mapped already: check that the file covers the "
+                       "layer and was queried for these tags, or set osm.expect_empty: true if "
+                       "OSM really has none there yet.")
 
 
 # Reading an extract costs about its size, loading the cache about the candidates it holds: a
@@ -270,6 +354,7 @@ def decide(profile: Profile, layer: SourceLayer, osm: OsmData,
            projected: ProjectedOsm | None = None) -> list[Decision]:
     """One decision per source feature (and `missing` ones), after checking that the layer
     lies where the OSM data is; `run` and `check` both decide through here."""
+    check_not_empty(profile, osm, layer)
     if osm.coverage is not None:
         check_where_layer_lies(layer, osm.coverage, f"the area the OSM data covers "
                                f"({osm.coverage_origin})")
@@ -329,8 +414,9 @@ def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData, decisions: l
 
 
 def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
-    write_all_atomic(ctx.run_dir, files)
-    remove_stale_chunks(ctx.run_dir, files)
+    """The export's files as the run folder's new set; the map stage's files stay (chunks
+    of an earlier export do not: this export wrote its own)."""
+    commit_files(ctx.run_dir, files, keep=lambda name: not name.startswith("chunks/"))
 
 
 def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
@@ -385,54 +471,67 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
 def run_map(ctx: RunContext, layer: SourceLayer | None = None) -> Path:
     """map.html; with a `map:` section also council-map.html, its GeoJSON and map.umap; and
     <out>/index.html listing every run."""
-    from maps.index import write_index
     from maps.publish import REVIEWER_PAGE, map_files
 
     started = time.perf_counter()
-    review = ctx.run_dir / REVIEW_FILE
-    if not review.is_file():
-        raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
-    text = review.read_text(encoding="utf-8")
-    collection = json.loads(text)
+    text, collection = _read_review_file(ctx.run_dir / REVIEW_FILE)
     if ctx.profile.map is not None and layer is None:
         layer = run_ingest(ctx)
-    write_all_atomic(ctx.run_dir, map_files(ctx.profile, collection, text,
-                                            layer.to_json() if layer is not None else None))
-    write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
+    commit_files(ctx.run_dir, map_files(ctx.profile, collection, text,
+                                        layer.to_json() if layer is not None else None),
+                 keep=lambda name: True)
+    _write_index(ctx)
     _timed(ctx, "map", started)
     log.info("map: %d features on %s", len(collection["features"]), ctx.run_dir / REVIEWER_PAGE)
     return ctx.run_dir / REVIEWER_PAGE
 
 
+def _read_review_file(review: Path) -> tuple[str, dict[str, Any]]:
+    """review.geojson as text and as a feature collection; a missing, cut or foreign file is
+    an error naming it."""
+    if not review.is_file():
+        raise ExportError(f"{review}: no review file yet; run 'sig2osm export' first.")
+    try:
+        text = review.read_text(encoding="utf-8")
+        collection = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{review}: not a complete review file ({exc}); run 'sig2osm export' "
+                          "again to rewrite it.") from exc
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not isinstance(features, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("properties"), dict) for f in features):
+        raise ExportError(f"{review}: not a review file written by sig2osm (expected a GeoJSON "
+                          "FeatureCollection with properties); run 'sig2osm export' again.")
+    return text, collection
+
+
 def run_all(ctx: RunContext) -> dict[str, Any]:
     """Every stage. The reviewers' view (review.geojson and the maps) needs only the decisions,
     so a second process builds and writes it while this one builds, checks and writes the change
-    files, both into a staging folder; the files move into place once both have succeeded."""
+    files, both into a new generation of the run folder, made current once both have
+    succeeded (`exports.generations`)."""
     with _without_cycle_collection():
         return _run_stages(ctx)  # its data is freed before the collector is back
 
 
 def _run_stages(ctx: RunContext) -> dict[str, Any]:
-    from maps.index import write_index  # not maps.publish: Folium is imported where it is used
-
     layer, osm, projected = _layer_and_osm(ctx)
     decisions = run_conflate(ctx, layer, osm, projected)
     del projected  # the conflation's index: freed before the export builds its files
-    staging = Staging(ctx.run_dir)  # both processes write there; moved into place at the end
-    side = Background(partial(_stage_review_files, ctx, layer, decisions, staging),
+    generation = Generation(ctx.run_dir)  # both processes write there; current at the end
+    side = Background(partial(_stage_review_files, ctx, layer, decisions, generation),
                       "review and map")
     try:
         report, files, _ = export_files(ctx, layer, osm, decisions)
-        staging.write(files)
+        generation.write(files)
         side.result()
     except BaseException:
         side.cancel()  # if still running
-        staging.discard()
+        generation.discard()
         raise
-    staging.commit()
-    remove_stale_chunks(ctx.run_dir, files)
+    generation.commit()
     (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
-    write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
+    _write_index(ctx)
     return report
 
 
@@ -466,7 +565,7 @@ def _ingest_and_time(ctx: RunContext) -> tuple[SourceLayer, float]:
 
 
 def _stage_review_files(ctx: RunContext, layer: SourceLayer, decisions: list[Decision],
-                        staging: Staging) -> None:
+                        generation: Generation) -> None:
     """review.geojson and the map pages, from the decisions as the export writes them (after
     refusing unwritable changes; the export, in the other process, refuses the same ones)."""
     from maps.publish import REVIEWER_PAGE, map_files
@@ -476,7 +575,7 @@ def _stage_review_files(ctx: RunContext, layer: SourceLayer, decisions: list[Dec
     files = map_files(ctx.profile, {"type": "FeatureCollection", "features": features}, text,
                       layer.to_json() if ctx.profile.map is not None else None)
     files[REVIEW_FILE] = text
-    staging.write(files)
+    generation.write(files)
     log.info("map: %d features on %s", len(features), ctx.run_dir / REVIEWER_PAGE)
 
 

@@ -17,3 +17,11 @@ def data() -> Path:
     if not DATA.is_dir():
         pytest.fail(f"{DATA} is missing: the tests need ../shared beside the project")
     return DATA
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The Grenoble profile, its changed twin, and `out/` after one run (fault tests)."""
+    from tests.faults import earlier_run
+
+    return earlier_run(tmp_path_factory.mktemp("run-folder"))

@@ -1,8 +1,9 @@
 """A threaded HTTP server on 127.0.0.1 that replays scripted answers and faults, for client tests.
 
 Each path gets a list of `Reply`s served in order (the last one repeats). A reply can be a normal
-answer, an HTTP error, a hang past the client's timeout, a truncated body, or a dropped
-connection. Every request is recorded, so tests can count what reached the server.
+answer, an HTTP error, a hang past the client's timeout, a truncated body, a dropped
+connection, or an answer sent a byte at a time (slowloris: the body, or the headers too).
+Every request is recorded, so tests can count what reached the server.
 
     with Loopback() as server:
         server.script("/api/interpreter", [Reply(429), Reply(body=answer)])
@@ -33,6 +34,12 @@ class Reply:
     honest_length: bool = True  # with truncate_at: False announces the full Content-Length
     drop: bool = False  # close the connection without answering
     respond: Callable[[bytes], bytes | str] | None = None  # the body, from the request's body
+    drip: float = 0.0  # seconds between bytes of the body (a server that never quite stops)
+    drip_headers: bool = False  # with drip: the status line and headers a byte at a time too
+
+    @property
+    def data(self) -> bytes:
+        return self.data_for(b"")
 
     def data_for(self, request: bytes) -> bytes:
         body = self.respond(request) if self.respond is not None else self.body
@@ -127,6 +134,9 @@ class Loopback:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if reply.drip:
+                    self._drip(reply)
+                    return
                 data = reply.data_for(body)
                 sent = data if reply.truncate_at is None else data[: reply.truncate_at]
                 self.send_response(reply.status)
@@ -145,6 +155,22 @@ class Loopback:
                     self.wfile.write(sent)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _drip(self, reply: Reply) -> None:
+                head = (f"HTTP/1.1 {reply.status} OK\r\nContent-Type: {reply.content_type}\r\n"
+                        + "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+                        + f"Content-Length: {len(reply.data)}\r\n\r\n").encode("latin-1")
+                self.close_connection = True
+                try:
+                    if not reply.drip_headers:
+                        self.wfile.write(head)
+                        head = b""
+                    for i in range(len(head) + len(reply.data)):
+                        self.wfile.write((head + reply.data)[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                except OSError:  # the client gave up and closed: what a deadline is for
                     pass
 
         return Handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,8 @@ def test_profile_checks_geometry_and_area(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as error:
         load_profile(path)
     assert "source.geometry: expected 'file' or 'none'" in str(error.value)
-    assert "match.area: expected [west, south, east, north]" in str(error.value)
+    assert re.search(r"match\.area \(line \d+\): expected \[west, south, east, north\]",
+                     str(error.value))
 
 
 def test_one_decision_per_row_by_name_within_the_area(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ Legend file (YAML):
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,9 +157,21 @@ def load_legend(path: Path) -> Legend:
     others = str(data.get("others", "keep"))
     if others not in ("keep", "drop"):
         raise PdfError(f"Legend file {path}: others is {others!r}; expected keep or drop.")
-    return Legend(categories, tuple(float(v) for v in frame) if frame else None,  # type: ignore[arg-type]
-                  float(data.get("symbol_size", DEFAULT_SYMBOL_SIZE)),
-                  float(data.get("label_distance", DEFAULT_LABEL_DISTANCE)), others == "keep")
+    box = tuple(_number(path, "frame", v, -1e6, 1e6) for v in frame) if frame else None
+    return Legend(categories, box,  # type: ignore[arg-type]
+                  _number(path, "symbol_size", data.get("symbol_size", DEFAULT_SYMBOL_SIZE), 0, 1e4),
+                  _number(path, "label_distance",
+                          data.get("label_distance", DEFAULT_LABEL_DISTANCE), 0, 1e4),
+                  others == "keep")
+
+
+def _number(path: Path, key: str, value: Any, low: float, high: float) -> float:
+    """A finite number of page points within [low, high], or an error naming the key."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value) and low <= value <= high:
+        return float(value)
+    raise PdfError(f"Legend file {path}: {key} is {value!r}; expected a finite number of page "
+                   f"points from {low:g} to {high:g}.")
 
 
 def _unknown(path: Path, where: str, data: dict[str, Any], known: set[str]) -> None:
@@ -186,4 +199,7 @@ def _category(path: Path, index: int, data: Any) -> Category:
                        "point, line or polygon.")
     tags = {str(k): str(v) for k, v in (data.get("tags") or {}).items()}
     values = {k: v for k, v in data.items() if k in _MATCH_KEYS}
+    for key, high in (("tolerance", 442.0), ("width", 1e4), ("width_tolerance", 1e4)):
+        if values.get(key) is not None:
+            values[key] = _number(path, f"{where}: {key}", values[key], 0, high)
     return Category(name=str(data["name"]), tags=tags, **values)
