@@ -101,6 +101,9 @@ def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool) -> None:
     report = run_all(ctx)
     counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
     click.echo(f"{ctx.profile.name}: {counts}")
+    if report["exports"]["nothing_to_upload"]:
+        click.echo("  nothing to upload: no create or modify, so no change file, chunk or "
+                   "MapRoulette task")
     click.echo(f"  change files and review: {ctx.run_dir}")
     click.echo(f"  reviewer map: {ctx.run_dir / 'map.html'}")
     if ctx.profile.map is not None:

@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
+from pipeline.osm_context import records_from_file, records_from_payload, referenced_records
 from pipeline.osm_model import OsmData, OsmElement
 from pipeline.progress import progress
 
@@ -128,11 +129,12 @@ def _read_with_osmium(
     else:
         coverage, origin = _coverage_from_profile(bounds, path.name)
     elements = list(_osmium_elements(path, match, ref_key))
+    context = referenced_records(elements, records_from_file(path))
     meta = {"file": str(path), "generator": header.get("generator", "")}
     base = header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")
     if base:
         meta["osm_base"] = base
-    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta, context)
 
 
 def _osmium_elements(
@@ -289,7 +291,8 @@ def osm_data_from_overpass_json(
     details["generator"] = payload.get("generator", "")
     if osm3s.get("timestamp_osm_base"):
         details["osm_base"] = osm3s["timestamp_osm_base"]
-    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details)
+    context = referenced_records(kept, records_from_payload(elements))
+    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details, context)
 
 
 def _version(raw: Mapping[str, Any]) -> int:
@@ -514,13 +517,14 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Mappin
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
         elements = list(_osmium_elements(merged, match, ref_key))
+        context = referenced_records(elements, records_from_file(merged))
     coverage, origin = _union_coverage(files, covers, bounds)
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
                             "diffs": [str(d) for d in diffs]}
     base_time = _diff_state_time(diffs)
     if base_time:
         meta["osm_base"] = base_time
-    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta, context)
 
 
 def _read_header_box(path: Path) -> BaseGeometry | None:

@@ -24,7 +24,7 @@ from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
 from exports.atomic import Staging, write_all_atomic, write_atomic
-from exports.bundle import build_exports, remove_stale_chunks
+from exports.bundle import build_exports, remove_stale_outputs
 from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
 from pipeline import __version__
@@ -32,7 +32,7 @@ from pipeline.background import Background
 from pipeline.errors import ExportError, InputError, InputNotFoundError, Sig2osmError
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
+from pipeline.osm_model import OSM_DATA_FORMAT, OsmData
 from pipeline.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
     match_ref = ctx.profile.match.ref
     if files:
         digests = [file_digest(f) if f.is_file() else {"path": str(f)} for f in files]
-        key = _key("fetch", __version__, asdict(osm), match_ref, digests, [
+        key = _key("fetch", __version__, OSM_DATA_FORMAT, asdict(osm), match_ref, digests, [
             file_digest(d) for d in (osm.diff or []) if d.is_file()])
         cached = _cached(ctx, "fetch", key)
         if cached is not None:
@@ -281,7 +281,7 @@ def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData, decisions: l
 
 def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
     write_all_atomic(ctx.run_dir, files)
-    remove_stale_chunks(ctx.run_dir, files)
+    remove_stale_outputs(ctx.run_dir, files)
 
 
 def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
@@ -381,7 +381,7 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
         staging.discard()
         raise
     staging.commit()
-    remove_stale_chunks(ctx.run_dir, files)
+    remove_stale_outputs(ctx.run_dir, files)
     (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
     write_index(ctx.out, ctx.profile.map.locale if ctx.profile.map else "fr")
     return report
