@@ -169,17 +169,19 @@ def _osmium_elements(
 def _ways_and_areas(processor: Any, path: Path, match: Mapping[str, Any], ref_key: str | None
                     ) -> Iterator[OsmElement]:
     wkb = osmium.geom.WKBFactory()
-    members: dict[int, tuple[tuple[str, int, str], ...]] = {}
+    relations: dict[int, _Relation] = {}
     obj: Any
     for obj in progress(processor, f"reading {path.name}", unit=" objects"):
         tags = {t.k: t.v for t in obj.tags}
         if not is_candidate(tags, match, ref_key):
             continue
         if obj.is_relation():
-            # Relations come before their assembled areas; keep members for the writers.
-            members[obj.id] = tuple((_TYPE_NAMES[m.type], m.ref, m.role) for m in obj.members)
+            # Relations come before their assembled areas; keep members for the writers, and
+            # the tags: an area lacks the relation's `type`, which a modify must write back.
+            relations[obj.id] = (tags, tuple((_TYPE_NAMES[m.type], m.ref, m.role)
+                                             for m in obj.members))
             continue
-        element = _from_osmium(obj, tags, wkb, members)
+        element = _from_osmium(obj, tags, wkb, relations)
         if element is not None:
             yield element
 
@@ -215,10 +217,12 @@ def _candidate_nodes(opl: Path, source: Path, match: Mapping[str, Any], ref_key:
 
 
 _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
+# A candidate relation's own tags (with `type`) and members (type, ref, role).
+_Relation = tuple[dict[str, str], tuple[tuple[str, int, str], ...]]
 
 
 def _from_osmium(
-    obj: Any, tags: dict[str, str], wkb: Any, members: Mapping[int, tuple[tuple[str, int, str], ...]]
+    obj: Any, tags: dict[str, str], wkb: Any, relations: Mapping[int, _Relation]
 ) -> OsmElement | None:
     if obj.is_way():
         refs = tuple(n.ref for n in obj.nodes)
@@ -239,8 +243,9 @@ def _from_osmium(
         except RuntimeError:
             return None
         rel_id = obj.orig_id()
-        return OsmElement("relation", rel_id, obj.version, tags, _simplest(geometry),
-                          members=members.get(rel_id, ()))
+        relation_tags, members = relations.get(rel_id, (tags, ()))
+        return OsmElement("relation", rel_id, obj.version, relation_tags, _simplest(geometry),
+                          members=members)
     return None
 
 
