@@ -80,8 +80,8 @@ def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData
     screened = refuse_unwritable(decisions)
     refused = sum(1 for before, after in zip(decisions, screened, strict=True) if before is not after)
     if refused:
-        log.warning("export: %d change(s) refused as unwritable (see review.geojson reasons)",
-                    refused)
+        log.warning("export: %d change(s) refused as they are: unwritable, or new nodes at one "
+                    "position (see review.geojson reasons)", refused)
     decisions = screened
     changes = build_changes(decisions, osm.context)
     check_references(changes, known_osm_objects(osm))

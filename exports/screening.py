@@ -1,10 +1,16 @@
 """The last check before writing: a create or modify that cannot be written as OSM data becomes a
 `skip` (a create) or a `review` (a modify), with the reason, instead of failing the run or being
 written wrong. Ingest refuses most of these earlier; this also covers decisions from elsewhere
-(a reviewer's decisions file, a merged tag set)."""
+(a reviewer's decisions file, a merged tag set).
+
+New points that would be nodes at one same position go to review too: JOSM's validator flags
+nodes at one position, and in real layers they are a placeholder position shared by many
+features (a hundred addresses of an estate on one point of the Base Adresse Nationale), or
+two features that are one ("51" and "51 bis" on one spot), never something to upload as is."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -18,11 +24,19 @@ API_MAX_CHANGES = 10000  # elements one changeset may hold on the OSM API
 
 
 def refuse_unwritable(decisions: Sequence[Decision]) -> list[Decision]:
-    """The decisions with every unwritable create turned into `skip` and every unwritable modify
-    into `review`, each with a reason that says what is wrong (the others are the same objects:
-    `is` tells which were refused)."""
+    """The decisions with every unwritable create turned into `skip`, every unwritable modify
+    and every new point sharing its position with another into `review`, each with a reason
+    that says what is wrong (the others are the same objects: `is` tells which were refused)."""
     result = []
+    shared = _shared_positions(decisions)
     for decision in decisions:
+        others = shared.get(decision.source_id or "")
+        if others:
+            listed = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+            result.append(replace(decision, decision=REVIEW, proposed=CREATE, reason=(
+                f"new node at the very position of {len(others)} other new one(s) ({listed}): "
+                "a shared placeholder position or one object twice; place or merge them")))
+            continue
         problem = writing_problem(decision)
         if problem is None:
             result.append(decision)
@@ -65,3 +79,15 @@ def writing_problem(decision: Decision) -> str | None:
         return (f"needs {count} OSM objects, more than the {API_MAX_CHANGES} one changeset "
                 "may hold")
     return None
+
+
+def _shared_positions(decisions: Sequence[Decision]) -> dict[str, list[str]]:
+    """For each create of a point whose position (to the 1e-7 degree the files write) another
+    create of a point has, the source ids of those others."""
+    by_position: dict[tuple[float, float], list[str]] = defaultdict(list)
+    for decision in decisions:
+        point = decision.geometry
+        if decision.decision == CREATE and isinstance(point, Point):
+            by_position[(round(point.x, 7), round(point.y, 7))].append(decision.source_id or "")
+    return {ident: [other for other in group if other != ident]
+            for group in by_position.values() if len(group) > 1 for ident in group}

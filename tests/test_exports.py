@@ -185,7 +185,8 @@ def test_unwritable_tags_are_refused_with_a_reason_never_cut(
         result = build_exports(_profile(), {}, osm, decisions)
         refuse_unwritable(result.decisions)  # again, as the review file's process does: silent
     assert [r.getMessage() for r in caplog.records if "unwritable" in r.getMessage()] == [
-        "export: 4 change(s) refused as unwritable (see review.geojson reasons)"]
+        "export: 4 change(s) refused as they are: unwritable, or new nodes at one position (see "
+        "review.geojson reasons)"]
     by_id = {d.source_id: d for d in result.decisions}
     assert by_id["A"].decision == SKIP and "256 characters" in by_id["A"].reason
     assert by_id["B"].decision == SKIP and "U+000B" in by_id["B"].reason
