@@ -1,0 +1,153 @@
+"""Ways and relations in change files: what the OSM readers keep of the objects candidates
+refer to, how a modified way or relation is written whole for JOSM, and the export's guards
+(new nodes at one position, nothing to upload). Real data: Bondy's `map.osm` and the recorded
+Overpass answers made from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import shapely
+from shapely.geometry import Point
+
+from conflation.decisions import CREATE, MODIFY, REVIEW, Decision
+from conflation.policies import TagMerge
+from exports.bundle import UPLOAD_FILES, remove_stale_outputs
+from exports.changeset import josm_changeset_tags
+from exports.maproulette import flat_tags
+from exports.osmchange import build_changes, josm_xml, osmchange_xml
+from exports.screening import refuse_unwritable
+from pipeline.osm_files import read_osm_file
+from pipeline.osm_model import OsmData
+
+FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
+COURTYARD = ("relation", 1259491)
+OUTER, INNER = ("way", 84182329), ("way", 84189102)
+
+
+@pytest.fixture(scope="module")
+def buildings(data: Path) -> OsmData:
+    return read_osm_file(data / "bondy" / "osm" / "map.osm", {"building": "*"}, None)
+
+
+def test_a_multipolygon_keeps_its_type_members_and_their_nodes(buildings: OsmData) -> None:
+    relation = next(e for e in buildings.elements if (e.type, e.id) == COURTYARD)
+    # libosmium's assembled area drops `type`: a modify written from it would break the relation
+    assert relation.tags == {"building": "yes", "type": "multipolygon"}
+    assert relation.members == (("way", OUTER[1], "outer"), ("way", INNER[1], "inner"))
+    assert {OUTER, INNER} <= set(buildings.context)  # untagged member ways: not candidates
+    assert not {OUTER, INNER} & {(e.type, e.id) for e in buildings.elements}
+    outer = buildings.context[OUTER]
+    assert outer.version == 3 and outer.nodes[0] == outer.nodes[-1] == 979050094
+    for ref in outer.nodes:
+        node = buildings.context[("node", ref)]
+        assert node.version >= 1 and node.lon is not None and 2.48 < node.lon < 2.49
+
+
+def test_every_way_node_of_a_candidate_is_in_the_context(buildings: OsmData) -> None:
+    ways = [e for e in buildings.elements if e.type == "way"]
+    assert len(ways) > 1000
+    assert all(("node", n) in buildings.context for w in ways for n in w.nodes)
+
+
+def test_overpass_answers_and_the_extract_give_the_same_context(data: Path) -> None:
+    match = {"leisure": ["playground", "pitch", "sports_centre"]}
+    extract = read_osm_file(data / "bondy" / "osm" / "map.osm", match, None)
+    for answer in ("bondy_leisure.json", "bondy_leisure.xml"):
+        recorded = read_osm_file(FIXTURES / answer, match, None, [2.4779, 48.9067, 2.4912, 48.9128])
+        assert recorded.context == extract.context
+        assert len(recorded.context) == sum(len(e.nodes) for e in recorded.elements
+                                            if e.type == "way") - 4  # 4 closed ways
+
+
+def _modify(buildings: OsmData, key: tuple[str, int], source_id: str) -> Decision:
+    element = next(e for e in buildings.elements if (e.type, e.id) == key)
+    tags = {**element.tags, "ref:test": source_id}
+    merge = TagMerge(tags=tags, new={"ref:test": source_id})
+    return Decision(source_id, MODIFY, "matched", tags, element.geometry, osm=element,
+                    merge=merge)
+
+
+def test_a_modified_relation_is_written_whole_for_josm_and_alone_in_osmchange(
+        buildings: OsmData) -> None:
+    changes = build_changes([_modify(buildings, COURTYARD, "R1")], buildings.context)
+    assert [o.key for o in changes.objects] == [COURTYARD]
+    context = {o.key for o in changes.context}
+    outer = buildings.context[OUTER]
+    assert context == {OUTER, INNER} | {("node", n) for n in outer.nodes} | {
+        ("node", n) for n in buildings.context[INNER].nodes}
+    josm = josm_xml(changes)
+    assert '<relation id="1259491" action="modify" version="2">' in josm
+    assert '<tag k="type" v="multipolygon"/>' in josm
+    assert f'<way id="{OUTER[1]}" version="3">' in josm  # unmodified: no action
+    assert f'<node id="{outer.nodes[0]}" version=' in josm
+    osc = osmchange_xml(changes)
+    assert "<way" not in osc and "<node" not in osc
+
+
+def test_objects_the_data_lacks_are_said_never_invented(buildings: OsmData) -> None:
+    decision = _modify(buildings, COURTYARD, "R1")
+    changes = build_changes([decision], {})  # no context: nothing to write beside it
+    assert changes.context == [] and changes.absent() == [OUTER, INNER]
+
+
+def test_a_node_shared_by_two_modified_ways_is_written_once_and_a_modified_one_not_as_context(
+        buildings: OsmData) -> None:
+    ways = [e for e in buildings.elements if e.type == "way"]
+    first, second = next((a, b) for a in ways for b in ways
+                         if a.id < b.id and set(a.nodes) & set(b.nodes))
+    shared = (set(first.nodes) & set(second.nodes)).pop()
+    changes = build_changes([_modify(buildings, ("way", first.id), "A"),
+                             _modify(buildings, ("way", second.id), "B")], buildings.context)
+    keys = [o.key for o in changes.context]
+    assert keys.count(("node", shared)) == 1 and len(keys) == len(set(keys))
+    assert josm_xml(changes).count(f'<node id="{shared}" ') == 1
+
+
+def test_osmchange_lists_nodes_then_ways_then_relations() -> None:
+    square = shapely.Polygon([(0, 0), (0.001, 0), (0.001, 0.001), (0, 0)],
+                             [[(0.0004, 0.0001), (0.0006, 0.0001), (0.0006, 0.0003)]])
+    changes = build_changes([Decision("P", CREATE, "", {"leisure": "park"}, square),
+                             Decision("N", CREATE, "", {"amenity": "bench"}, Point(1, 1))])
+    osc = osmchange_xml(changes)
+    last_node, first_way = osc.rindex("<node"), osc.index("<way")
+    assert last_node < first_way < osc.rindex("<way") < osc.index("<relation")
+
+
+def test_josm_files_leave_hashtags_to_the_comment() -> None:
+    tags = {"comment": "Import #sig2osm", "hashtags": "#sig2osm", "import": "yes"}
+    assert josm_changeset_tags(tags) == {"comment": "Import #sig2osm", "import": "yes"}
+
+
+def test_maproulette_shows_each_tag_change_as_text() -> None:
+    merge = TagMerge(tags={"name": "Rue A", "name:br": "Straed A", "operator": "Ville",
+                           "ref": "1"},
+                     new={"name:br": "Straed A"}, changed={"operator": ("Mairie", "Ville")},
+                     kept={"ref": ("1", "2")}, removed={"fixme": "check"})
+    decision = Decision("S", MODIFY, "", merge.tags, Point(0, 0), merge=merge)
+    assert flat_tags(decision) == {
+        "tag:fixme": "check → (removed)", "tag:name": "Rue A",
+        "tag:name:br": "(none) → Straed A", "tag:operator": "Mairie → Ville",
+        "tag:ref": "1 (kept; source: 2)"}
+
+
+def test_new_points_at_one_position_go_to_review_together() -> None:
+    spot = Point(2.480021, 48.909864)
+    decisions = [Decision("21", CREATE, "", {"addr:housenumber": "21"}, spot),
+                 Decision("23", CREATE, "", {"addr:housenumber": "23"}, Point(spot.x, spot.y)),
+                 Decision("25", CREATE, "", {"addr:housenumber": "25"}, Point(2.48, 48.91))]
+    screened = {d.source_id: d for d in refuse_unwritable(decisions)}
+    assert screened["21"].decision == screened["23"].decision == REVIEW
+    assert screened["21"].proposed == CREATE and "(23)" in screened["21"].reason
+    assert screened["25"] is decisions[2]
+
+
+def test_a_run_with_nothing_to_upload_removes_the_change_files_of_an_earlier_run(
+        tmp_path: Path) -> None:
+    for name in [*UPLOAD_FILES, "chunks/001.osc", "chunks/001.osm", "review.geojson"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("earlier run", encoding="utf-8")
+    remove_stale_outputs(tmp_path, {"review.geojson": "", "report.json": ""})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
+        == ["review.geojson"]
