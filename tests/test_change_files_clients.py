@@ -225,9 +225,10 @@ def test_chunks_applied_in_order_give_what_changes_osc_gives(runs: dict[str, Run
 
 @pytest.fixture(scope="module")
 def josm_outputs(runs: dict[str, Run], tmp_path_factory: pytest.TempPathFactory
-                 ) -> dict[str, tuple[Path, Path]]:
-    """For each run, JOSM's issues on its OSM input alone and with changes.osc applied, from
-    one `josm validate` (each input validated once without changes)."""
+                 ) -> dict[str, tuple[Path, Path, Path]]:
+    """For each run, JOSM's issues on its OSM input alone, on it with changes.osc applied, and
+    on changes.osm as a reviewer opens it, from one `josm validate` (each input validated once
+    without changes)."""
     tmp = tmp_path_factory.mktemp("josm")
     jobs: list[Validation] = []
     baselines: dict[Path, Path] = {}
@@ -239,26 +240,32 @@ def josm_outputs(runs: dict[str, Run], tmp_path_factory: pytest.TempPathFactory
             baselines[run.osm_input] = tmp / f"base{len(baselines)}.geojson"
             jobs.append(Validation(Path(data), baselines[run.osm_input]))
         data = shutil.copy(run.osm_input, tmp / f"run{number}.osm")
-        jobs.append(Validation(Path(data), tmp / f"run{number}.geojson",
-                               [run.run_dir / "changes.osc"]))
-        outputs[name] = (baselines[run.osm_input], jobs[-1].output)
-    josm_validate(jobs)
+        applied = Validation(Path(data), tmp / f"run{number}.geojson", [run.run_dir / "changes.osc"])
+        josm_file = shutil.copy(run.run_dir / "changes.osm", tmp / f"changes{number}.osm")
+        opened = Validation(Path(josm_file), tmp / f"changes{number}.geojson")
+        jobs += [applied, opened]
+        outputs[name] = (baselines[run.osm_input], applied.output, opened.output)
+    josm_validate(jobs)  # fails if JOSM cannot read an input (a JOSM file it would refuse)
     return outputs
 
 
 @pytest.mark.parametrize("name", UPLOADS)
-def test_josm_validator_finds_no_new_warning(josm_outputs: dict[str, tuple[Path, Path]],
-                                             name: str) -> None:
-    before, after = josm_outputs[name]
+def test_josm_validator_finds_no_new_warning(
+        josm_outputs: dict[str, tuple[Path, Path, Path]], name: str) -> None:
+    before, after, _ = josm_outputs[name]
     found = [str(issue) for issue in new_warnings(before, after)]
     assert found == EXPECTED_WARNINGS.get(name, [])
 
 
-def test_josm_sees_the_breton_names_as_names(josm_outputs: dict[str, tuple[Path, Path]]) -> None:
+def test_josm_sees_the_breton_names_as_names(
+        josm_outputs: dict[str, tuple[Path, Path, Path]]) -> None:
     """JOSM's hint for name:br without name:fr ("Missing name:* translation") is the one new
     hint of the street import: the ways were read and checked with their new tags."""
-    hints = new_hints(*josm_outputs["rennes-breton-street-names"])
+    before, after, opened = josm_outputs["rennes-breton-street-names"]
+    hints = new_hints(before, after)
     assert set(hints) == {"Missing name:* translation"} and hints.total() > 300
+    # Opened alone, the JOSM file's modified ways are complete: JOSM checks them all too.
+    assert new_hints(before, opened)["Missing name:* translation"] == hints.total()
 
 
 # --- ways and relations ----------------------------------------------------------------------

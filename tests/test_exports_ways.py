@@ -5,11 +5,12 @@ Overpass answers made from it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import shapely
-from shapely.geometry import Point
+from shapely.geometry import Point, mapping
 
 from conflation.decisions import CREATE, MODIFY, REVIEW, Decision
 from conflation.policies import TagMerge
@@ -20,6 +21,9 @@ from exports.osmchange import build_changes, josm_xml, osmchange_xml
 from exports.screening import refuse_unwritable
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import OsmData
+from pipeline.profile import load_profile
+from pipeline.stages import RunContext, run_all
+from tests.loopback import Reply, overpass_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
 COURTYARD = ("relation", 1259491)
@@ -151,3 +155,45 @@ def test_a_run_with_nothing_to_upload_removes_the_change_files_of_an_earlier_run
     remove_stale_outputs(tmp_path, {"review.geojson": "", "report.json": ""})
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
         == ["review.geojson"]
+
+
+PITCH = 309622875  # "Terrain But en or", leisure=pitch, a closed way of 5 nodes
+
+
+def _pitch_profile(folder: Path, osm_lines: str, name: str) -> Path:
+    """A source polygon drawn as the pitch's outline, to give the way a ref."""
+    recorded = read_osm_file(FIXTURES / "bondy_leisure.json", {"leisure": "pitch"}, None)
+    outline = next(e.geometry for e in recorded.elements if e.id == PITCH)
+    source = folder / "pitch.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"id": "T1"}, "geometry": mapping(outline)}]}),
+        encoding="utf-8")
+    profile = folder / f"{name}.yml"
+    profile.write_text(f"""name: {name}
+source: {{path: {source}, id: id, crs: "EPSG:4326"}}
+osm:
+  match: {{leisure: pitch}}
+{osm_lines}
+tags: {{leisure: pitch, "ref:FR:Bondy:terrain": "{{id}}"}}
+match: {{distance: 5, ref: "ref:FR:Bondy:terrain"}}
+""", encoding="utf-8")
+    return profile
+
+
+def test_a_way_from_overpass_is_written_as_from_the_extract(tmp_path: Path, data: Path) -> None:
+    """Through the loopback Overpass server (the recorded answer with `(._;>;)` recursion) and
+    through the extract it was made from, the modified way comes with the same nodes."""
+    answer = (FIXTURES / "bondy_leisure.json").read_bytes()
+    written = {}
+    with overpass_server() as server:
+        server.script("/api/interpreter", [Reply(body=answer)])
+        for name, lines in (("live", f"  overpass_url: {server.url('/api/interpreter')}"),
+                            ("file", f"  file: {data / 'bondy' / 'osm' / 'map.osm'}")):
+            profile = load_profile(_pitch_profile(tmp_path, lines, name))
+            report = run_all(RunContext(profile, tmp_path / "out"))
+            assert report["counts"]["modify"] == 1
+            written[name] = (tmp_path / "out" / name / "changes.osm").read_text(encoding="utf-8")
+    assert written["live"] == written["file"]
+    josm = written["live"]
+    assert f'<way id="{PITCH}" action="modify" version=' in josm
+    assert josm.count("<node id=") == 4 and 'action="modify"' not in josm.split("<way")[0]
