@@ -28,7 +28,7 @@ from exports.tag_rules import tag_problem, tags_problem
 from pipeline import __version__
 from pipeline.errors import ExportError
 from pipeline.opl import exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import OsmElement, OsmRecord
+from pipeline.osm_model import OsmElement, OsmRecord, referenced_records, refs_of
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways
@@ -175,26 +175,15 @@ def _context(objects: Sequence[OsmObject], records: Mapping[tuple[str, int], Osm
     """The objects `objects` refer to, directly or through others, as `records` hold them
     (unmodified), and the references `records` cannot resolve."""
     own = {o.key for o in objects}
-    found: dict[tuple[str, int], OsmObject] = {}
-    absent: set[tuple[str, int]] = set()
-    todo = [ref for o in objects for ref in _refs(o)]
-    while todo:
-        key = todo.pop()
-        if key in own or key in found or key in absent:
-            continue
-        record = records.get(key)
-        if record is None:
-            absent.add(key)
-            continue
-        found[key] = OsmObject(record.type, record.id, record.version, dict(record.tags),
-                               record.lon, record.lat, record.nodes, record.members)
-        todo += record.refs
-    ordered = sorted(found, key=lambda k: (_ORDER[k[0]], k[1]))
-    return tuple(found[k] for k in ordered), tuple(sorted(absent))
-
-
-def _refs(obj: OsmObject) -> list[tuple[str, int]]:
-    return [("node", n) for n in obj.nodes] + [(t, r) for t, r, _ in obj.members]
+    found = referenced_records(objects, lambda kind, ids: [
+        records[(kind, i)] for i in ids if (kind, i) in records])
+    refs = {ref for obj in objects for ref in refs_of(obj)}
+    refs.update(ref for record in found.values() for ref in refs_of(record))
+    absent = refs - own - set(found)
+    keys = sorted(set(found) - own, key=lambda k: (_ORDER[k[0]], k[1]))
+    context = tuple(OsmObject(r.type, r.id, r.version, dict(r.tags), r.lon, r.lat, r.nodes,
+                              r.members) for r in (found[k] for k in keys))
+    return context, tuple(sorted(absent))
 
 
 def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:

@@ -1,5 +1,5 @@
-"""The objects OSM candidates refer to: the nodes of a way, the members of a relation, the
-nodes and members of those in turn.
+"""Looking up the objects OSM candidates refer to (`pipeline.osm_model.referenced_records`):
+the nodes of a way, the members of a relation, the nodes and members of those in turn.
 
 A modified building way is written to a JOSM file with its nodes, a modified multipolygon with
 its member ways and their nodes, all unmodified and at the version OSM has, so JOSM draws them
@@ -12,59 +12,15 @@ holds them.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import osmium
 import osmium.filter
 
 from pipeline.opl import OplObject, exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import OsmRecord
-
-Key = tuple[str, int]
-# Records of one type found among the given ids (ids that are not found are left out).
-Fetch = Callable[[str, set[int]], Iterable[OsmRecord]]
-
-
-class _Referring(Protocol):
-    @property
-    def nodes(self) -> tuple[int, ...]: ...
-
-    @property
-    def members(self) -> tuple[tuple[str, int, str], ...]: ...
-
-
-def _refs(obj: _Referring) -> list[Key]:
-    return [("node", n) for n in obj.nodes] + [(t, r) for t, r, _ in obj.members]
-
-
-def referenced_records(objects: Iterable[_Referring], fetch: Fetch) -> dict[Key, OsmRecord]:
-    """Every object `objects` refer to, directly or through others, as far as `fetch` finds it
-    (an extract's edge cuts relations: their outside members are simply not there).
-
-    Relations are looked up first (a member may be a relation), then ways, then nodes: each
-    type adds only work for the types after it, so every type is asked for a few times at most."""
-    found: dict[Key, OsmRecord] = {}
-    asked: set[Key] = set()
-    pending: dict[str, set[int]] = {"node": set(), "way": set(), "relation": set()}
-
-    def want(refs: Iterable[Key]) -> None:
-        for kind, ident in refs:
-            if (kind, ident) not in asked:
-                pending[kind].add(ident)
-
-    for obj in objects:
-        want(_refs(obj))
-    for kind in ("relation", "way", "node"):
-        while pending[kind]:
-            batch, pending[kind] = pending[kind], set()
-            asked.update((kind, i) for i in batch)
-            for record in fetch(kind, batch):
-                found[(kind, record.id)] = record
-                want(record.refs)
-    return found
-
+from pipeline.osm_model import Fetch, Key, OsmRecord
 
 # --- from a local extract --------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_context import records_from_file, records_from_payload, referenced_records
-from pipeline.osm_model import OsmData, OsmElement
+from pipeline.osm_context import records_from_file, records_from_payload
+from pipeline.osm_model import OsmData, OsmElement, referenced_records
 from pipeline.progress import progress
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ the production path. Geometries are in EPSG:4326 (lon, lat).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import shapely
 from shapely.geometry import mapping, shape
@@ -87,10 +87,53 @@ class OsmRecord(NamedTuple):
     nodes: tuple[int, ...] = ()  # ways
     members: tuple[tuple[str, int, str], ...] = ()  # relations
 
+
+
+Key = tuple[str, int]  # ("way", 4)
+# Records of one type found among the given ids (ids that are not found are left out).
+Fetch = Callable[[str, set[int]], Iterable[OsmRecord]]
+
+
+class Referring(Protocol):
+    """An object that refers to others: an element, a record, an object of a change file."""
+
     @property
-    def refs(self) -> list[tuple[str, int]]:
-        """The objects this one refers to: way nodes, relation members."""
-        return [("node", n) for n in self.nodes] + [(t, r) for t, r, _ in self.members]
+    def nodes(self) -> tuple[int, ...]: ...
+
+    @property
+    def members(self) -> tuple[tuple[str, int, str], ...]: ...
+
+
+def refs_of(obj: Referring) -> list[Key]:
+    return [("node", n) for n in obj.nodes] + [(t, r) for t, r, _ in obj.members]
+
+
+def referenced_records(objects: Iterable[Referring], fetch: Fetch) -> dict[Key, OsmRecord]:
+    """Every object `objects` refer to, directly or through others, as far as `fetch` finds it
+    (an extract's edge cuts relations: their outside members are simply not there).
+
+    Relations are looked up first (a member may be a relation), then ways, then nodes: each
+    type adds only work for the types after it, so `fetch` (a pass over a file, for a local
+    extract) is called for each type a few times at most."""
+    found: dict[Key, OsmRecord] = {}
+    asked: set[Key] = set()
+    pending: dict[str, set[int]] = {"node": set(), "way": set(), "relation": set()}
+
+    def want(refs: Iterable[Key]) -> None:
+        for kind, ident in refs:
+            if (kind, ident) not in asked:
+                pending[kind].add(ident)
+
+    for obj in objects:
+        want(refs_of(obj))
+    for kind in ("relation", "way", "node"):
+        while pending[kind]:
+            batch, pending[kind] = pending[kind], set()
+            asked.update((kind, i) for i in batch)
+            for record in fetch(kind, batch):
+                found[(kind, record.id)] = record
+                want(refs_of(record))
+    return found
 
 
 # Bumped when `OsmData.to_json` changes what it holds, so a fetch stage cached by an earlier
