@@ -67,9 +67,9 @@ def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
     are in OSM all the same: the API keeps references whole)."""
     known = {(e.type, e.id) for e in osm.elements}
     known.update(osm.context)
-    refers = [(e.nodes, e.members) for e in osm.elements]
-    refers += [(r.nodes, r.members) for r in osm.context.values()]
-    for nodes, members in refers:
+    refers = [(e.nodes, e.members) for e in osm.elements if e.nodes or e.members]
+    refers += [(r.nodes, r.members) for r in osm.context.values() if r.nodes or r.members]
+    for nodes, members in refers:  # most candidates are nodes: they refer to nothing
         known.update(("node", n) for n in nodes)
         known.update((t, r) for t, r, _ in members)
     return known

@@ -46,7 +46,7 @@ def flat_tags(decision: Decision) -> dict[str, str]:
     stays over a different source value."""
     shown = {f"tag:{k}": v for k, v in decision.tags.items()}
     merge = decision.merge
-    if merge is not None:
+    if merge is not None and (merge.new or merge.changed or merge.kept or merge.removed):
         shown.update({f"tag:{k}": f"(none){ARROW}{v}" for k, v in merge.new.items()})
         shown.update({f"tag:{k}": f"{old}{ARROW}{new}" for k, (old, new) in merge.changed.items()})
         shown.update({f"tag:{k}": f"{osm} (kept; source: {source})"

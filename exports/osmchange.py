@@ -174,6 +174,8 @@ def _context(objects: Sequence[OsmObject], records: Mapping[tuple[str, int], Osm
              ) -> tuple[tuple[OsmObject, ...], tuple[tuple[str, int], ...]]:
     """The objects `objects` refer to, directly or through others, as `records` hold them
     (unmodified), and the references `records` cannot resolve."""
+    if not any(o.nodes or o.members for o in objects):
+        return (), ()  # modified nodes: nothing to add (most imports)
     own = {o.key for o in objects}
     found = referenced_records(objects, lambda kind, ids: [
         records[(kind, i)] for i in ids if (kind, i) in records])

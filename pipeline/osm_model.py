@@ -125,7 +125,8 @@ def referenced_records(objects: Iterable[Referring], fetch: Fetch) -> dict[Key, 
                 pending[kind].add(ident)
 
     for obj in objects:
-        want(refs_of(obj))
+        if obj.nodes or obj.members:  # most candidates are nodes: nothing to look up
+            want(refs_of(obj))
     for kind in ("relation", "way", "node"):
         while pending[kind]:
             batch, pending[kind] = pending[kind], set()

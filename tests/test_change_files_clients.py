@@ -290,6 +290,8 @@ def test_nothing_to_upload_writes_no_change_file(runs: dict[str, Run]) -> None:
                  "maproulette-challenge.json", "changeset-tags.json", "chunks"):
         assert not (run.run_dir / name).exists(), name
     assert (run.run_dir / "review.geojson").is_file() and (run.run_dir / "map.html").is_file()
+    plan = (run.run_dir / "import-plan.md").read_text(encoding="utf-8")
+    assert "Nothing to upload from this run" in plan and "0 changeset(s)" not in plan
 
 
 @pytest.mark.parametrize("name", [
