@@ -5,7 +5,10 @@ modify of an OSM object at version 1 into a create; so the XML is written here, 
 escaped, and read back through pyosmium before it is accepted (see `validate_with_osmium`).
 
 The objects of one decision stay together in a `ChangeGroup` (a new area is its nodes, its ways
-and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes.
+and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes. A
+group that modifies a way or relation also carries what it refers to, unmodified, as the OSM
+data holds it (`OsmData.context`): JOSM files write it beside the change, so JOSM shows the way
+or relation whole; osmChange never does (it holds changes only).
 """
 
 from __future__ import annotations
