@@ -2,9 +2,11 @@
 
 A survey that logged a stop twice, a table exported with its rows repeated, coordinates rounded
 so that several features stack on one spot: features within `match.duplicates` metres of each
-other (identical coordinates included) whose main tags agree and whose names, when both have
-one, are the same name, form a group. Every `create`, `modify` or `unchanged` of a group goes to
-review, naming the others; a person says which one is the object.
+other whose main tags agree and whose names, when both have one, are the same name, form a group;
+so do features at the very same position, whatever they are (a placeholder position shared by a
+hundred addresses of an estate in the Base Adresse Nationale, "51" and "51 bis" on one point:
+new nodes there would be one position twice, which JOSM's validator flags). Every decision of a
+group but `skip` goes to review, naming the others; a person says which one is the object.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import shapely
 from conflation.names import SAME_NAME
 from conflation.scoring import MAIN_KEYS, label_similarity
 
+SAME_POSITION = 0.01  # metres: the files write 1e-7 degree, about a centimetre
+
 
 def _same_kind(a: Mapping[str, str], b: Mapping[str, str], label_keys: Sequence[str]) -> bool:
     if any(a.get(k) != b.get(k) for k in MAIN_KEYS):
@@ -30,10 +34,12 @@ def duplicate_groups(positions: Sequence[int], metric: Sequence[shapely.Geometry
                      tags: Sequence[Mapping[str, str]], distance: float,
                      label_keys: Sequence[str]) -> list[list[int]]:
     """Groups (of `positions`, each sorted) of features that are the same object."""
-    if distance <= 0 or len(positions) < 2:
+    if len(positions) < 2:
         return []
     geoms = np.array([*metric, None], dtype=object)[:-1]
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin",
+                                               distance=max(distance, SAME_POSITION))
+    apart = shapely.distance(geoms[left], geoms[right])
     parent = list(range(len(positions)))
 
     def root(i: int) -> int:
@@ -42,8 +48,9 @@ def duplicate_groups(positions: Sequence[int], metric: Sequence[shapely.Geometry
             i = parent[i]
         return i
 
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a < b and _same_kind(tags[a], tags[b], label_keys):
+    for a, b, gap in zip(left.tolist(), right.tolist(), apart.tolist(), strict=True):
+        if a < b and (gap <= SAME_POSITION or (gap <= distance
+                                                and _same_kind(tags[a], tags[b], label_keys))):
             parent[root(a)] = root(b)
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(positions)):

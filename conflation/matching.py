@@ -35,7 +35,7 @@ from conflation.decisions import (
     Decision,
     SourceLike,
 )
-from conflation.duplicates import duplicate_groups
+from conflation.duplicates import SAME_POSITION, duplicate_groups
 from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecision
 from conflation.metric import to_metric
 from conflation.names import SAME_NAME
@@ -339,9 +339,13 @@ def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
             decision = run.decisions[i]
             if decision.decision == SKIP:
                 continue
-            others = ", ".join(x for x in ids if x != decision.source_id)
-            why = (f"source features {', '.join(ids)} lie within {gap:.1f} m of each other with "
-                   f"the same kind: one object listed twice in the source? (see {others})")
+            rest = [x for x in ids if x != decision.source_id]
+            others = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more" if len(rest) > 5 else "")
+            where = ("at the very same position" if gap <= SAME_POSITION
+                     else f"within {gap:.1f} m of each other with the same kind")
+            why = (f"source features {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''} lie "
+                   f"{where}: one object listed twice in the source, or a shared placeholder "
+                   f"position? (see {others})")
             run.decisions[i] = _as_review(decision, why)
 
 

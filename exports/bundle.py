@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from conflation.decisions import Decision, count_decisions
-from exports.changeset import changeset_tags
+from exports.changeset import changeset_tags, josm_changeset_tags
 from exports.chunks import Chunk, chunk_files, read_chunk_areas, split_into_chunks
 from exports.import_plan import PlanFacts, import_plan_files
 from exports.maproulette import challenge_json, default_instructions, maproulette_geojsonl
@@ -45,19 +46,32 @@ class ExportResult:
     tags: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def nothing_to_upload(self) -> bool:
+        return not self.changes.groups
+
     def summary(self) -> dict[str, object]:
         """For report.json."""
-        return {"changeset_tags": self.tags, "chunks": len(self.chunks),
+        return {"nothing_to_upload": self.nothing_to_upload,
+                "changeset_tags": self.tags, "chunks": len(self.chunks),
                 "chunk_elements": [c.elements for c in self.chunks],
                 "maproulette_tasks": len(self.changes.groups),
-                "objects": self.changes.counts()}
+                "objects": self.changes.counts(),
+                "unmodified_objects_in_josm_files": len(self.changes.context),
+                "objects_absent_from_osm_data": len(self.changes.absent())}
 
 
 def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
-    """Objects that exist in the OSM input: candidates and the nodes of their ways."""
+    """Objects that exist in OSM: the candidates, what the data holds of the objects they refer
+    to, and every object the data says they refer to (a relation's members outside an extract
+    are in OSM all the same: the API keeps references whole)."""
     known = {(e.type, e.id) for e in osm.elements}
-    known.update(("node", n) for n in osm.node_locations)
-    known.update(("node", n) for element in osm.elements for n in element.nodes)
+    known.update(osm.context)
+    refers = [(e.nodes, e.members) for e in osm.elements if e.nodes or e.members]
+    refers += [(r.nodes, r.members) for r in osm.context.values() if r.nodes or r.members]
+    for nodes, members in refers:  # most candidates are nodes: they refer to nothing
+        known.update(("node", n) for n in nodes)
+        known.update((t, r) for t, r, _ in members)
     return known
 
 
@@ -69,34 +83,64 @@ def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData
         log.warning("export: %d change(s) refused as unwritable (see review.geojson reasons)",
                     refused)
     decisions = screened
-    changes = build_changes(decisions)
+    changes = build_changes(decisions, osm.context)
     check_references(changes, known_osm_objects(osm))
+    _log_absent(changes)
     tags = changeset_tags(profile)
     cs = profile.changeset
     areas = (read_chunk_areas(cs.chunk_layer, cs.chunk_layer_name, cs.chunk_field)
              if cs.chunk_layer else [])
     chunks = split_into_chunks(changes, cs.chunk_size, areas)
     result = ExportResult(decisions, changes, chunks, tags)
-    files = result.files
-    fragments = XmlFragments()
-    files["changes.osc"] = osmchange_xml(changes, fragments)
-    files["changes.osm"] = josm_xml(changes, tags, fragments)
-    validate_with_osmium(files["changes.osc"], ".osc", changes)
-    validate_with_osmium(files["changes.osm"], ".osm", changes)
-    _check_chunks(chunks, changes, cs.chunk_size)
-    files.update(chunk_files(chunks, tags, fragments))
-    instructions = cs.instructions or default_instructions(profile)
-    files["maproulette.geojsonl"] = maproulette_geojsonl(changes, instructions, fragments)
-    files["maproulette-challenge.json"] = challenge_json(profile, tags, instructions,
-                                                         len(changes.groups))
-    files["changeset-tags.json"] = json.dumps(tags, ensure_ascii=False, indent=2) + "\n"
+    if result.nothing_to_upload:
+        log.info("export: nothing to upload (no create or modify): no change file, chunk or "
+                 "MapRoulette task is written")
+    else:
+        result.files.update(_upload_files(profile, changes, chunks, tags))
     facts = PlanFacts(
         counts=count_decisions(decisions), objects=changes.counts(), chunks=len(chunks),
         chunk_max_elements=cs.chunk_size, tasks=len(changes.groups), changeset_tags=tags,
         source_info=source_info, osm_origin=osm.coverage_origin, osm_meta=dict(osm.meta),
         osm_candidates=len(osm.elements))
-    files.update(import_plan_files(profile, facts))
+    result.files.update(import_plan_files(profile, facts))
     return result
+
+
+# Written only when there is something to upload; a run with nothing to upload commits a set
+# without them (and `remove_stale_outputs` removes plain files of these names: a run folder of
+# an older sig2osm, or one copied through its links).
+UPLOAD_FILES = ("changes.osc", "changes.osm", "maproulette.geojsonl",
+                "maproulette-challenge.json", "changeset-tags.json", "chunks/index.json")
+
+
+def _upload_files(profile: Profile, changes: ChangeSet, chunks: Sequence[Chunk],
+                  tags: dict[str, str]) -> dict[str, str]:
+    """The change files, chunks, MapRoulette challenge and changeset tags, validated."""
+    files: dict[str, str] = {}
+    fragments = XmlFragments()
+    josm_tags = josm_changeset_tags(tags)
+    files["changes.osc"] = osmchange_xml(changes, fragments)
+    files["changes.osm"] = josm_xml(changes, josm_tags, fragments)
+    validate_with_osmium(files["changes.osc"], ".osc", changes.objects)
+    validate_with_osmium(files["changes.osm"], ".osm", changes.objects + changes.context)
+    _check_chunks(chunks, changes, profile.changeset.chunk_size)
+    files.update(chunk_files(chunks, tags, fragments, josm_tags))
+    instructions = profile.changeset.instructions or default_instructions(profile)
+    files["maproulette.geojsonl"] = maproulette_geojsonl(changes, instructions, fragments)
+    files["maproulette-challenge.json"] = challenge_json(profile, tags, instructions,
+                                                         len(changes.groups))
+    files["changeset-tags.json"] = json.dumps(tags, ensure_ascii=False, indent=2) + "\n"
+    return files
+
+
+def _log_absent(changes: ChangeSet) -> None:
+    absent = changes.absent()
+    if absent:
+        shown = ", ".join(f"{t}/{i}" for t, i in absent[:5])
+        log.warning("export: %d object(s) that modified ways or relations refer to are not in "
+                    "the OSM data (%s%s): JOSM shows those ways or relations incomplete; "
+                    "download them in JOSM before uploading", len(absent), shown,
+                    ", …" if len(absent) > 5 else "")
 
 
 def _check_chunks(chunks: Sequence[Chunk], changes: ChangeSet, limit: int) -> None:
@@ -111,3 +155,16 @@ def _check_chunks(chunks: Sequence[Chunk], changes: ChangeSet, limit: int) -> No
         seen += [o.key for o in chunk.changes.objects]
     if sorted(seen) != sorted(o.key for o in changes.objects):
         raise ExportError("the chunks do not hold every change exactly once")
+
+
+def remove_stale_outputs(run_dir: Path, written: Collection[str]) -> None:
+    """Change files that this run did not write and that are no link of its set would be
+    mistaken for this run's: chunks of a run with more chunks, and every upload file when this
+    run has nothing to upload."""
+    stale = [run_dir / name for name in UPLOAD_FILES if name not in written]
+    folder = run_dir / "chunks"
+    if folder.is_dir():
+        stale += [p for p in folder.iterdir()
+                  if p.suffix in (".osc", ".osm") and f"chunks/{p.name}" not in written]
+    for path in stale:
+        path.unlink(missing_ok=True)

@@ -2,7 +2,8 @@
 licence, with which tool, and where its import plan is.
 
 osmChange has no place for changeset tags; they go into `changeset-tags.json`, the chunk index,
-the import plan, and the JOSM files' <changeset> element, which JOSM offers in its upload dialog.
+the import plan, and the JOSM files' <changeset> element, which JOSM offers in its upload dialog
+(without `hashtags`, see `josm_changeset_tags`).
 """
 
 from __future__ import annotations
@@ -49,3 +50,12 @@ def changeset_tags(profile: Profile) -> dict[str, str]:
             raise ExportError(f"Profile {profile.path}: changeset tag {key}: {problem}; "
                               "shorten it in the changeset section.")
     return dict(sorted(tags.items()))
+
+
+def josm_changeset_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The tags of a JOSM file's <changeset>: all but `hashtags`, so every JOSM version shows the
+    hashtags once. The comment already ends with them. JOSM's upload dialog (18646, Debian's
+    version, and later) appends the file's `hashtags` values to the comment whether or not it
+    holds them (a doubled "#sig2osm"), and fills the `hashtags` tag itself from the comment;
+    versions that know no `hashtags` keep the comment as it is."""
+    return {k: v for k, v in tags.items() if k != "hashtags"}

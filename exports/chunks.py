@@ -138,15 +138,17 @@ def read_chunk_areas(path: Path, layer: str | None, name_field: str | None) -> l
 
 
 def chunk_files(chunks: Sequence[Chunk], tags: Mapping[str, str],
-                fragments: XmlFragments | None = None) -> dict[str, str]:
-    """`chunks/NNN.osc`, `chunks/NNN.osm` (with the changeset tags) and `chunks/index.json`;
-    `fragments`: the objects' XML as the whole change files have it."""
+                fragments: XmlFragments | None = None,
+                josm_tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`chunks/NNN.osc`, `chunks/NNN.osm` (with the changeset tags JOSM is given, `josm_tags`,
+    by default `tags`) and `chunks/index.json`; `fragments`: the objects' XML as the whole
+    change files have it."""
     import json
 
     files: dict[str, str] = {}
     for chunk in chunks:
         files[f"chunks/{chunk.stem}.osc"] = osmchange_xml(chunk.changes, fragments)
-        files[f"chunks/{chunk.stem}.osm"] = josm_xml(chunk.changes, tags, fragments)
+        files[f"chunks/{chunk.stem}.osm"] = josm_xml(chunk.changes, josm_tags or tags, fragments)
     files["chunks/index.json"] = json.dumps(chunk_index(chunks, tags), ensure_ascii=False,
                                             indent=2) + "\n"
     return files

@@ -146,7 +146,11 @@ def _ensure_link(folder: Path, name: str) -> None:
 def _switch(folder: Path, generation: Path) -> None:
     """The one instant the outputs change: a new `.current` renamed over the old one."""
     link = folder / CURRENT
-    _replace_with_link(link, os.path.relpath(generation, folder))
+    target = os.path.relpath(generation, folder)
+    if link.is_dir() and not link.is_symlink():  # a copy made through the links (cp -rL)
+        _exchange_with_link(link, target)
+    else:
+        _replace_with_link(link, target)
     _sync_folder(folder)
 
 

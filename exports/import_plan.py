@@ -95,11 +95,15 @@ def _goals(profile: Profile, facts: PlanFacts) -> Section:
 
 
 def _schedule(facts: PlanFacts) -> Section:
+    upload = (f"Upload after agreement, in {facts.chunks} changeset(s) (one per chunk), at a "
+              "pace that lets mappers review each one." if facts.chunks else
+              "Nothing to upload from this run: no create or modify (every feature is "
+              "unchanged, in review or skipped), so no change file was written; upload after "
+              "the reviews are decided and the profile is run again.")
     return Section(2, "Schedule", [("ul", [
         "TO COMPLETE: date of the announcement to the local community and on the imports "
         "mailing list / community forum, and the end of the discussion (at least two weeks).",
-        f"Upload after agreement, in {facts.chunks} changeset(s) (one per chunk), at a pace "
-        "that lets mappers review each one.",
+        upload,
         "The data is then kept up to date by mappers; a later release of the source is "
         "compared again, never re-imported blindly."])])
 

@@ -3,7 +3,9 @@
 The file is MapRoulette's line-by-line GeoJSON: each line starts with the RFC 7464 record
 separator (0x1E) and holds one task as a FeatureCollection. A `cooperativeWork` object
 (meta version 2, type 2 = change file) carries the task's own osmChange, base64-encoded, which
-MapRoulette loads into the mapper's editor (the format `mr cooperative change` writes).
+MapRoulette loads into the mapper's editor (the format `mr cooperative change` writes). Task
+properties are flat, text or numbers, as MapRoulette's task view shows only those: the tag diff
+is one `tag:<key>` property per key ("old → new", see `flat_tags`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from conflation.decisions import CREATE, geometries_json
+from conflation.decisions import CREATE, Decision, geometries_json
 from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, osmchange_xml
-from exports.review import OSM_BROWSE, tag_diffs
+from exports.review import OSM_BROWSE
 from pipeline.profile import Profile
 
 RECORD_SEPARATOR = "\x1e"
@@ -31,6 +33,26 @@ def default_instructions(profile: Profile) -> str:
             "itself. Check it against recent imagery and the objects around it; fix tags or "
             "position, or drop it if it duplicates an object or is wrong. Upload with the "
             "challenge's changeset comment, then mark the task.")
+
+
+ARROW = " \u2192 "  # →
+
+
+def flat_tags(decision: Decision) -> dict[str, str]:
+    """One `tag:<key>` property per key, as text: MapRoulette's task view lists properties
+    whose values are text or numbers and skips nested objects. The value is the tag's value
+    for a new object or a tag that stays; "old → new" for a change; "(none) → new" for a key
+    added to an OSM object; "old → (removed)"; "osm (kept; source: value)" where OSM's value
+    stays over a different source value."""
+    shown = {f"tag:{k}": v for k, v in decision.tags.items()}
+    merge = decision.merge
+    if merge is not None and (merge.new or merge.changed or merge.kept or merge.removed):
+        shown.update({f"tag:{k}": f"(none){ARROW}{v}" for k, v in merge.new.items()})
+        shown.update({f"tag:{k}": f"{old}{ARROW}{new}" for k, (old, new) in merge.changed.items()})
+        shown.update({f"tag:{k}": f"{osm} (kept; source: {source})"
+                      for k, (osm, source) in merge.kept.items()})
+        shown.update({f"tag:{k}": f"{old}{ARROW}(removed)" for k, old in merge.removed.items()})
+    return dict(sorted(shown.items()))
 
 
 def task_line(group: ChangeGroup, instructions: str, geometry: dict[str, Any] | None = None,
@@ -47,11 +69,12 @@ def task_line(group: ChangeGroup, instructions: str, geometry: dict[str, Any] | 
         "action": group.action,
         "osm_id": osm_key,
         "osm_url": OSM_BROWSE + osm_key if osm_key else None,
-        "tags": dict(sorted(decision.tags.items())),
-        **tag_diffs(decision),
+        **flat_tags(decision),
         "reason": decision.reason,
         "instructions": instructions,
     }
+    if decision.extra_osm and group.action != CREATE:  # the ways of a street
+        properties["osm_ids"] = ";".join(f"{o.type}/{o.id}" for o in group.objects)
     collection = {
         "type": "FeatureCollection",
         "features": [{"type": "Feature",
@@ -107,5 +130,5 @@ def task_change(task: Mapping[str, Any]) -> str:
     return base64.b64decode(file["content"]).decode("utf-8")
 
 
-__all__ = ["challenge_json", "default_instructions", "maproulette_geojsonl", "read_tasks",
-           "task_change", "task_line"]
+__all__ = ["challenge_json", "default_instructions", "flat_tags", "maproulette_geojsonl",
+           "read_tasks", "task_change", "task_line"]

@@ -5,7 +5,10 @@ modify of an OSM object at version 1 into a create; so the XML is written here, 
 escaped, and read back through pyosmium before it is accepted (see `validate_with_osmium`).
 
 The objects of one decision stay together in a `ChangeGroup` (a new area is its nodes, its ways
-and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes.
+and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes. A
+group that modifies a way or relation also carries what it refers to, unmodified, as the OSM
+data holds it (`OsmData.context`): JOSM files write it beside the change, so JOSM shows the way
+or relation whole; osmChange never does (it holds changes only).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from exports.tag_rules import tag_problem, tags_problem
 from pipeline import __version__
 from pipeline.errors import ExportError
 from pipeline.opl import exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import OsmElement
+from pipeline.osm_model import OsmElement, OsmRecord, referenced_records, refs_of
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways
@@ -63,6 +66,11 @@ class ChangeGroup:
     objects: tuple[OsmObject, ...]
     geometry: BaseGeometry  # EPSG:4326: the new geometry, or the OSM object's for a modify
     decision: Decision
+    # What the modified objects refer to, unmodified, as OSM has it (a way's nodes, a
+    # relation's member ways and their nodes): JOSM files carry it so the change shows whole.
+    context: tuple[OsmObject, ...] = ()
+    # Objects referred to that the OSM data does not hold (members outside an extract).
+    absent: tuple[tuple[str, int], ...] = ()
 
     @property
     def main(self) -> OsmObject:
@@ -91,6 +99,18 @@ class ChangeSet:
     @cached_property
     def objects(self) -> list[OsmObject]:
         return self.creates + self.modifies
+
+    @cached_property
+    def context(self) -> list[OsmObject]:
+        """The unmodified objects the changes refer to, each once, none that is itself changed."""
+        changed = {o.key for o in self.objects}
+        found = {o.key: o for g in self.groups for o in g.context if o.key not in changed}
+        return [found[k] for k in sorted(found, key=lambda k: (_ORDER[k[0]], k[1]))]
+
+    def absent(self) -> list[tuple[str, int]]:
+        """Objects the changes refer to that neither the file nor the OSM data holds: JOSM
+        shows the ways and relations that refer to them incomplete."""
+        return sorted({key for g in self.groups for key in g.absent})
 
     def subset(self, groups: Iterable[ChangeGroup]) -> ChangeSet:
         return ChangeSet(tuple(groups))
@@ -124,8 +144,11 @@ class IdCounter:
         return self.last
 
 
-def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
-    """Turn `create` and `modify` decisions into OSM objects; nothing else is ever written."""
+def build_changes(decisions: Sequence[Decision],
+                  records: Mapping[tuple[str, int], OsmRecord] | None = None) -> ChangeSet:
+    """Turn `create` and `modify` decisions into OSM objects; nothing else is ever written.
+    `records`: the objects OSM candidates refer to (`OsmData.context`), for each modify's
+    context."""
     groups = []
     ids = IdCounter()
     for decision in decisions:
@@ -140,11 +163,32 @@ def build_changes(decisions: Sequence[Decision]) -> ChangeSet:
                 raise ExportError(f"source feature {decision.source_id}: create without geometry")
             objects = new_objects(decision.geometry, decision.tags, ids)
             geometry = decision.geometry
-        else:
-            objects, geometry = _modified_all(decision)
-        groups.append(ChangeGroup(decision.decision, decision.source_id, tuple(objects), geometry,
-                                  decision))
+            groups.append(ChangeGroup(CREATE, decision.source_id, tuple(objects), geometry,
+                                      decision))
+            continue
+        objects, geometry = _modified_all(decision)
+        context, absent = _context(objects, records or {})
+        groups.append(ChangeGroup(MODIFY, decision.source_id, tuple(objects), geometry, decision,
+                                  context, absent))
     return ChangeSet(tuple(groups))
+
+
+def _context(objects: Sequence[OsmObject], records: Mapping[tuple[str, int], OsmRecord]
+             ) -> tuple[tuple[OsmObject, ...], tuple[tuple[str, int], ...]]:
+    """The objects `objects` refer to, directly or through others, as `records` hold them
+    (unmodified), and the references `records` cannot resolve."""
+    if not any(o.nodes or o.members for o in objects):
+        return (), ()  # modified nodes: nothing to add (most imports)
+    own = {o.key for o in objects}
+    found = referenced_records(objects, lambda kind, ids: [
+        records[(kind, i)] for i in ids if (kind, i) in records])
+    refs = {ref for obj in objects for ref in refs_of(obj)}
+    refs.update(ref for record in found.values() for ref in refs_of(record))
+    absent = refs - own - set(found)
+    keys = sorted(set(found) - own, key=lambda k: (_ORDER[k[0]], k[1]))
+    context = tuple(OsmObject(r.type, r.id, r.version, dict(r.tags), r.lon, r.lat, r.nodes,
+                              r.members) for r in (found[k] for k in keys))
+    return context, tuple(sorted(absent))
 
 
 def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:
@@ -283,6 +327,7 @@ class XmlFragments:
     def __init__(self) -> None:
         self._osc: dict[tuple[str, int], str] = {}
         self._josm: dict[tuple[str, int], str] = {}
+        self._unmodified: dict[tuple[str, int], str] = {}
 
     def osc(self, obj: OsmObject) -> str:
         text = self._osc.get(obj.key)
@@ -300,20 +345,36 @@ class XmlFragments:
             text = self._josm[obj.key] = "\n".join(_object_xml(new, "  ", [("action", "modify")]))
         return text
 
+    def unmodified(self, obj: OsmObject) -> str:
+        """An object as OSM has it, in a JOSM file: no action, its version."""
+        text = self._unmodified.get(obj.key)
+        if text is None:
+            text = self._unmodified[obj.key] = "\n".join(_object_xml(obj, "  "))
+        return text
+
 
 _OSMCHANGE_START = f"<osmChange version=\"0.6\" generator={quoteattr(GENERATOR)}>"
 
 
 def osmchange_xml(changes: ChangeSet, fragments: XmlFragments | None = None) -> str:
-    """osmChange 0.6: creates with negative ids and version 1, modifies with the OSM version."""
+    """osmChange 0.6: creates with negative ids and version 1, modifies with the OSM version.
+
+    Nodes come first, then ways, then relations, each type's creates before its modifies
+    (several `<create>` and `<modify>` blocks): the order of libosmium's sorted files, which
+    osmium's tools (`check-refs`, `apply-changes`) need, and the order the API applies."""
     fragments = fragments or XmlFragments()
+    blocks: list[tuple[str, list[str]]] = []
+    sections = (("create", changes.creates), ("modify", changes.modifies))
+    for kind in _ORDER:
+        for section, objects in sections:
+            chosen = [fragments.osc(o) for o in objects if o.type == kind]
+            if chosen and blocks and blocks[-1][0] == section:
+                blocks[-1][1].extend(chosen)  # e.g. new ways and relations: one <create>
+            elif chosen:
+                blocks.append((section, chosen))
     lines = ["<?xml version='1.0' encoding='UTF-8'?>", _OSMCHANGE_START]
-    for section, objects in (("create", changes.creates), ("modify", changes.modifies)):
-        if not objects:
-            continue
-        lines.append(f"  <{section}>")
-        lines += [fragments.osc(obj) for obj in objects]
-        lines.append(f"  </{section}>")
+    for section, chosen in blocks:
+        lines += [f"  <{section}>", *chosen, f"  </{section}>"]
     lines.append("</osmChange>")
     return "\n".join(lines) + "\n"
 
@@ -321,7 +382,9 @@ def osmchange_xml(changes: ChangeSet, fragments: XmlFragments | None = None) -> 
 def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None,
              fragments: XmlFragments | None = None) -> str:
     """JOSM XML: upload="false" so it is never sent as is; action="modify" on touched objects;
-    a <changeset> without id whose tags JOSM offers in its upload dialog; <bounds>."""
+    the unmodified objects they refer to (`ChangeSet.context`), so JOSM draws and validates a
+    modified way or relation whole; a <changeset> without id whose tags JOSM offers in its
+    upload dialog; <bounds>."""
     fragments = fragments or XmlFragments()
     lines = ["<?xml version='1.0' encoding='UTF-8'?>",
              f"<osm version=\"0.6\" generator={quoteattr(GENERATOR)} upload=\"false\">"]
@@ -332,8 +395,13 @@ def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None
         west, south, east, north = box
         lines.append(f'  <bounds minlat="{south:.7f}" minlon="{west:.7f}" maxlat="{north:.7f}" '
                      f'maxlon="{east:.7f}" origin={quoteattr(GENERATOR)}/>')
-    objects = sorted(changes.objects, key=lambda o: (_ORDER[o.type], o.id < 0, abs(o.id)))
-    lines += [fragments.josm(obj) for obj in objects]
+    changed = [(o, fragments.josm) for o in changes.objects]
+    unchanged = [(o, fragments.unmodified) for o in changes.context]
+    # libosmium's order (new objects, by absolute id, before existing ones), which osmium's
+    # `check-refs` needs; JOSM reads any order.
+    ordered = sorted(changed + unchanged,
+                     key=lambda pair: (_ORDER[pair[0].type], pair[0].id > 0, abs(pair[0].id)))
+    lines += [write(obj) for obj, write in ordered]
     lines.append("</osm>")
     return "\n".join(lines) + "\n"
 
@@ -394,13 +462,13 @@ def same_object(read: OsmObject, written: OsmObject) -> bool:
     return written.version is None or written.id < 0 or read.version == written.version
 
 
-def validate_with_osmium(content: str, suffix: str, changes: ChangeSet) -> None:
-    """Read a written file back through pyosmium and check it holds exactly `changes`."""
+def validate_with_osmium(content: str, suffix: str, objects: Sequence[OsmObject]) -> None:
+    """Read a written file back through pyosmium and check it holds exactly `objects`."""
     with tempfile.TemporaryDirectory(prefix="sig2osm-check-") as tmp:
         path = Path(tmp) / f"check{suffix}"
         path.write_text(content, encoding="utf-8")
         seen = read_objects(path)
-    expected = {o.key: o for o in changes.objects}
+    expected = {o.key: o for o in objects}
     missing = sorted(set(expected) - set(seen))[:5]
     extra = sorted(set(seen) - set(expected))[:5]
     changed = sorted(k for k in set(seen) & set(expected)
@@ -414,7 +482,7 @@ def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | No
     """Every way node and relation member is defined in the file or is an OSM object of the
     input (`known`; when None, any positive id is taken as existing); every modify carries the
     version OSM had."""
-    defined = {o.key for o in changes.objects}
+    defined = {o.key for o in changes.objects} | {o.key for o in changes.context}
     for obj in changes.objects:
         refs = [("node", r) for r in obj.nodes] + [(t, r) for t, r, _ in obj.members]
         for ref in refs:

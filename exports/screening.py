@@ -1,7 +1,8 @@
 """The last check before writing: a create or modify that cannot be written as OSM data becomes a
 `skip` (a create) or a `review` (a modify), with the reason, instead of failing the run or being
 written wrong. Ingest refuses most of these earlier; this also covers decisions from elsewhere
-(a reviewer's decisions file, a merged tag set)."""
+(a reviewer's decisions file, a merged tag set). (Features at one same position are held for
+review earlier, with the source's duplicates: `conflation.duplicates`.)"""
 
 from __future__ import annotations
 
@@ -65,3 +66,4 @@ def writing_problem(decision: Decision) -> str | None:
         return (f"needs {count} OSM objects, more than the {API_MAX_CHANGES} one changeset "
                 "may hold")
     return None
+

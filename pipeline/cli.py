@@ -113,7 +113,11 @@ def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: fl
         report = run_all(ctx)
     counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
     click.echo(f"{ctx.profile.name}: {counts}")
-    click.echo(f"  change files and review: {ctx.run_dir}")
+    if report["exports"]["nothing_to_upload"]:
+        click.echo("  nothing to upload: no create or modify, so no change file, chunk or "
+                   f"MapRoulette task; review file: {ctx.run_dir / 'review.geojson'}")
+    else:
+        click.echo(f"  change files and review: {ctx.run_dir}")
     click.echo(f"  reviewer map: {ctx.run_dir / 'map.html'}")
     if ctx.profile.map is not None:
         click.echo(f"  council map: {ctx.run_dir / 'council-map.html'} (+ map.umap)")

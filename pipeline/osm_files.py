@@ -26,7 +26,15 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputNotFoundError, OsmDataError
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate, match_keys
+from pipeline.osm_context import records_from_file, records_from_payload
+from pipeline.osm_model import (
+    OsmData,
+    OsmElement,
+    TagMatch,
+    is_candidate,
+    match_keys,
+    referenced_records,
+)
 from pipeline.overpass_payload import check_payload
 from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress
@@ -114,12 +122,13 @@ def _read_with_osmium(
     declared = (shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
                             box.top_right.lat) if box.valid() else None)
     elements = list(_osmium_elements(path, match, ref_key))
+    context = referenced_records(elements, records_from_file(path))
     coverage, origin = _union_coverage([path], [declared], bounds, _candidate_node_count(elements))
     meta = {"file": str(path), "generator": header.get("generator", "")}
     base = header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")
     if base:
         meta["osm_base"] = base
-    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta, context)
 
 
 # An extract whose tagged nodes are nearly all candidates was filtered to them (osmium
@@ -210,17 +219,19 @@ def _osmium_elements(
 def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | None
                     ) -> Iterator[OsmElement]:
     wkb = osmium.geom.WKBFactory()
-    members: dict[int, tuple[tuple[str, int, str], ...]] = {}
+    relations: dict[int, _Relation] = {}
     obj: Any
     for obj in progress(processor, f"reading {path.name}", unit=" objects"):
         tags = {t.k: t.v for t in obj.tags}
         if not is_candidate(tags, match, ref_key):
             continue
         if obj.is_relation():
-            # Relations come before their assembled areas; keep members for the writers.
-            members[obj.id] = tuple((_TYPE_NAMES[m.type], m.ref, m.role) for m in obj.members)
+            # Relations come before their assembled areas; keep members for the writers, and
+            # the tags: an area lacks the relation's `type`, which a modify must write back.
+            relations[obj.id] = (tags, tuple((_TYPE_NAMES[m.type], m.ref, m.role)
+                                             for m in obj.members))
             continue
-        element = _from_osmium(obj, tags, wkb, members)
+        element = _from_osmium(obj, tags, wkb, relations)
         if element is not None:
             yield element
 
@@ -256,10 +267,12 @@ def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
 
 
 _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
+# A candidate relation's own tags (with `type`) and members (type, ref, role).
+_Relation = tuple[dict[str, str], tuple[tuple[str, int, str], ...]]
 
 
 def _from_osmium(
-    obj: Any, tags: dict[str, str], wkb: Any, members: Mapping[int, tuple[tuple[str, int, str], ...]]
+    obj: Any, tags: dict[str, str], wkb: Any, relations: Mapping[int, _Relation]
 ) -> OsmElement | None:
     if obj.is_way():
         refs = tuple(n.ref for n in obj.nodes)
@@ -280,8 +293,9 @@ def _from_osmium(
         except RuntimeError:
             return None
         rel_id = obj.orig_id()
-        return OsmElement("relation", rel_id, obj.version, tags, _simplest(geometry),
-                          members=members.get(rel_id, ()))
+        relation_tags, members = relations.get(rel_id, (tags, ()))
+        return OsmElement("relation", rel_id, obj.version, relation_tags, _simplest(geometry),
+                          members=members)
     return None
 
 
@@ -332,7 +346,8 @@ def osm_data_from_overpass_json(
     details["generator"] = payload.get("generator", "")
     if osm3s.get("timestamp_osm_base"):
         details["osm_base"] = osm3s["timestamp_osm_base"]
-    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details)
+    context = referenced_records(kept, records_from_payload(elements))
+    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details, context)
 
 
 def _version(raw: Mapping[str, Any]) -> int:
@@ -579,13 +594,14 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
         elements = list(_osmium_elements(merged, match, ref_key))
+        context = referenced_records(elements, records_from_file(merged))
     coverage, origin = _union_coverage(files, covers, bounds, _candidate_node_count(elements))
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
                             "diffs": [str(d) for d in diffs]}
     base_time = _diff_state_time(diffs)
     if base_time:
         meta["osm_base"] = base_time
-    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, origin, meta, context)
 
 
 def _read_header_box(path: Path) -> BaseGeometry | None:

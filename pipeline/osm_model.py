@@ -6,9 +6,9 @@ the production path. Geometries are in EPSG:4326 (lon, lat).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import shapely
 from shapely.geometry import mapping, shape
@@ -141,6 +141,75 @@ class OsmElement(_ElementFields):
         )
 
 
+class OsmRecord(NamedTuple):
+    """An OSM object as the data holds it, without geometry: what a writer needs to put it,
+    unmodified, beside a modified way or relation (its nodes, its members and their nodes), so
+    an editor shows that way or relation whole."""
+
+    type: str
+    id: int
+    version: int
+    tags: Mapping[str, str]
+    lon: float | None = None  # nodes only
+    lat: float | None = None
+    nodes: tuple[int, ...] = ()  # ways
+    members: tuple[tuple[str, int, str], ...] = ()  # relations
+
+
+
+Key = tuple[str, int]  # ("way", 4)
+# Records of one type found among the given ids (ids that are not found are left out).
+Fetch = Callable[[str, set[int]], Iterable[OsmRecord]]
+
+
+class Referring(Protocol):
+    """An object that refers to others: an element, a record, an object of a change file."""
+
+    @property
+    def nodes(self) -> tuple[int, ...]: ...
+
+    @property
+    def members(self) -> tuple[tuple[str, int, str], ...]: ...
+
+
+def refs_of(obj: Referring) -> list[Key]:
+    return [("node", n) for n in obj.nodes] + [(t, r) for t, r, _ in obj.members]
+
+
+def referenced_records(objects: Iterable[Referring], fetch: Fetch) -> dict[Key, OsmRecord]:
+    """Every object `objects` refer to, directly or through others, as far as `fetch` finds it
+    (an extract's edge cuts relations: their outside members are simply not there).
+
+    Relations are looked up first (a member may be a relation), then ways, then nodes: each
+    type adds only work for the types after it, so `fetch` (a pass over a file, for a local
+    extract) is called for each type a few times at most."""
+    found: dict[Key, OsmRecord] = {}
+    asked: set[Key] = set()
+    pending: dict[str, set[int]] = {"node": set(), "way": set(), "relation": set()}
+
+    def want(refs: Iterable[Key]) -> None:
+        for kind, ident in refs:
+            if (kind, ident) not in asked:
+                pending[kind].add(ident)
+
+    for obj in objects:
+        if obj.nodes or obj.members:  # most candidates are nodes: nothing to look up
+            want(refs_of(obj))
+    for kind in ("relation", "way", "node"):
+        while pending[kind]:
+            batch, pending[kind] = pending[kind], set()
+            asked.update((kind, i) for i in batch)
+            for record in fetch(kind, batch):
+                found[(kind, record.id)] = record
+                want(refs_of(record))
+    return found
+
+
+# Bumped when `OsmData.to_json` changes what it holds, so a fetch stage cached by an earlier
+# form is read again rather than loaded without what is new (the context objects).
+OSM_DATA_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class OsmData:
     """OSM candidates plus the area the data is known to cover.
@@ -153,8 +222,9 @@ class OsmData:
     coverage: BaseGeometry | None
     coverage_origin: str  # where the coverage comes from, said in the report
     meta: Mapping[str, Any] = field(default_factory=dict)  # osm_base, generator, query, server…
-    # Way and relation nodes kept for writers and appliers (node id -> (lon, lat)).
-    node_locations: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+    # Every object the candidates refer to, as far as the data holds it: the nodes of candidate
+    # ways, the members of candidate relations, their nodes and members in turn (by type, id).
+    context: Mapping[tuple[str, int], OsmRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON form for the stage cache: one column per field and the geometries as WKB
@@ -174,7 +244,7 @@ class OsmData:
                 "members": {str(i): [list(m) for m in e.members]
                             for i, e in enumerate(elements) if e.members},
             },
-            "node_locations": {str(k): list(v) for k, v in self.node_locations.items()},
+            "context": _records_to_columns(list(self.context.values())),
         }
 
     @classmethod
@@ -189,7 +259,7 @@ class OsmData:
             coverage=shape(coverage) if coverage else None,
             coverage_origin=data.get("coverage_origin", ""),
             meta=dict(data.get("meta", {})),
-            node_locations={int(k): (v[0], v[1]) for k, v in data.get("node_locations", {}).items()},
+            context={(r.type, r.id): r for r in _records_from_columns(data.get("context"))},
         )
 
 
@@ -203,3 +273,30 @@ def _elements_from_columns(columns: Mapping[str, Any]) -> tuple[OsmElement, ...]
         for i, (kind, ident, version, tags, geometry) in enumerate(zip(
             columns["type"], columns["id"], columns["version"], columns["tags"], geometries,
             strict=True)))
+
+
+def _records_to_columns(records: list[OsmRecord]) -> dict[str, Any]:
+    return {
+        "type": [r.type for r in records],
+        "id": [r.id for r in records],
+        "version": [r.version for r in records],
+        "tags": [dict(r.tags) for r in records],
+        "lon": [r.lon for r in records],
+        "lat": [r.lat for r in records],
+        "nodes": {str(i): list(r.nodes) for i, r in enumerate(records) if r.nodes},
+        "members": {str(i): [list(m) for m in r.members] for i, r in enumerate(records)
+                    if r.members},
+    }
+
+
+def _records_from_columns(columns: Mapping[str, Any] | None) -> list[OsmRecord]:
+    if not columns:
+        return []
+    nodes, members = columns["nodes"], columns["members"]
+    return [
+        OsmRecord(kind, int(ident), int(version), dict(tags), lon, lat,
+                  tuple(nodes.get(str(i), ())),
+                  tuple((m[0], int(m[1]), m[2]) for m in members.get(str(i), ())))
+        for i, (kind, ident, version, tags, lon, lat) in enumerate(zip(
+            columns["type"], columns["id"], columns["version"], columns["tags"], columns["lon"],
+            columns["lat"], strict=True))]

@@ -28,7 +28,7 @@ from conflation.decisions import Decision, count_decisions, decisions_json
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
 from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
 from exports.atomic import write_atomic
-from exports.bundle import build_exports
+from exports.bundle import UPLOAD_FILES, build_exports, remove_stale_outputs
 from exports.generations import Generation, clean_stale, commit_files
 from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
@@ -45,6 +45,7 @@ from pipeline.errors import (
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.osm_files import read_osm_file
 from pipeline.osm_model import (
+    OSM_DATA_FORMAT,
     OsmData,
     candidate_kinds,
     describe_match,
@@ -196,7 +197,7 @@ def run_fetch(ctx: RunContext, layer: SourceLayer | None) -> OsmData:
     match_ref = ctx.profile.match.ref
     if files:
         digests = [file_digest(f) if f.is_file() else {"path": str(f)} for f in files]
-        key = _key("fetch", __version__, asdict(osm), match_ref, digests, [
+        key = _key("fetch", __version__, OSM_DATA_FORMAT, asdict(osm), match_ref, digests, [
             file_digest(d) for d in (osm.diff or []) if d.is_file()])
         cached = _cached(ctx, "fetch", key)
         if cached is not None:
@@ -414,9 +415,12 @@ def export_files(ctx: RunContext, layer: SourceLayer, osm: OsmData, decisions: l
 
 
 def _write_outputs(ctx: RunContext, files: dict[str, str]) -> None:
-    """The export's files as the run folder's new set; the map stage's files stay (chunks
-    of an earlier export do not: this export wrote its own)."""
-    commit_files(ctx.run_dir, files, keep=lambda name: not name.startswith("chunks/"))
+    """The export's files as the run folder's new set; the map stage's files stay (the change
+    files and chunks of an earlier export do not: this export wrote its own, or has nothing to
+    upload)."""
+    commit_files(ctx.run_dir, files,
+                 keep=lambda name: not (name.startswith("chunks/") or name in UPLOAD_FILES))
+    remove_stale_outputs(ctx.run_dir, files)
 
 
 def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict[str, int],
@@ -530,6 +534,7 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
         generation.discard()
         raise
     generation.commit()
+    remove_stale_outputs(ctx.run_dir, files)
     (ctx.run_dir / DECISION_TABLE).unlink(missing_ok=True)  # an earlier conflate's, stale
     _write_index(ctx)
     return report

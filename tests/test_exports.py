@@ -249,7 +249,10 @@ def test_maproulette_tasks_follow_the_cooperative_format(exported: dict[str, str
     modify = next(t for t in tasks if t["features"][0]["properties"]["action"] == "modify")
     props = modify["features"][0]["properties"]
     assert props["osm_url"] == "https://www.openstreetmap.org/node/4242"
-    assert props["tags_new"] == {"ref:FR:Brest:banc": "B2"}
+    assert props["tag:ref:FR:Brest:banc"] == "(none) → B2" and props["tag:amenity"] == "bench"
+    for task in tasks:  # MapRoulette's task view skips nested objects: every property is flat
+        values = task["features"][0]["properties"].values()
+        assert all(isinstance(v, (str, int, float)) or v is None for v in values)
 
 
 def test_review_geojson_carries_diffs_candidates_and_links(exported: dict[str, str]) -> None:

@@ -118,7 +118,8 @@ def test_extract_command_writes_provenance(data: Path, tmp_path: Path) -> None:
                  "--page", "3"]) == 6
 
 
-def test_pdf_layer_as_profile_source_goes_to_review(data: Path, tmp_path: Path) -> None:
+def test_pdf_layer_as_profile_source_goes_to_review(data: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     gpkg = tmp_path / "grenoble.gpkg"
     assert main(["pdf", "extract", str(data / GRENOBLE_PDF), "--out", str(gpkg)]) == 0
     profile = tmp_path / "pdf-meters.yml"
@@ -134,7 +135,9 @@ match: {{distance: 30}}
 map: {{title: Horodateurs (plan PDF), category: category, tiles: false}}
 """, encoding="utf-8")
     out = tmp_path / "out"
+    capsys.readouterr()
     assert main(["run", str(profile), "--out", str(out)]) == 0
+    assert "nothing to upload: no create or modify" in capsys.readouterr().out
     run = out / "grenoble-pdf-meters"
     review = json.loads((run / "review.geojson").read_text(encoding="utf-8"))
     decisions = [f["properties"]["decision"] for f in review["features"]]
@@ -145,7 +148,8 @@ map: {{title: Horodateurs (plan PDF), category: category, tiles: false}}
     report = json.loads((run / "report.json").read_text(encoding="utf-8"))
     assert report["parameters"]["low_precision"] is True
     assert report["inputs"]["source"]["pdf_derived"] is True
-    assert "<create" not in (run / "changes.osc").read_text(encoding="utf-8")
+    assert report["exports"]["nothing_to_upload"] is True  # every proposal is in review
+    assert not (run / "changes.osc").exists() and not (run / "maproulette.geojsonl").exists()
     assert (run / "map.html").is_file() and (run / "council-map.html").is_file()
 
 
