@@ -292,7 +292,8 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
     if not creates or not held:
         return
     settings = run.settings
-    pairs, scored = _pairs_with(run, creates, held, [run.osm_metric[e.key] for e in held])
+    pairs, scored = _pairs_with(run, creates, held, [run.osm_metric[e.key] for e in held],
+                                _as_before_import(run, held))
     for s, p in _best_pair_of_each_source(pairs, scored).items():
         score = float(scored.score[p])
         if score < settings.match_threshold:
@@ -349,9 +350,27 @@ def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
             run.decisions[i] = _as_review(decision, why)
 
 
+def _as_before_import(run: _Run, held: Sequence[OsmElement]) -> list[Mapping[str, str]]:
+    """The tags of objects held by ref without the labels their owner gave them: an address
+    added to a building by the run that matched it must not make a second address beside it
+    look like another object now, when it looked like the same one then."""
+    ref_key = run.settings.ref_key
+    labels = run.settings.label_keys
+    owners = {_ref_value(f, ref_key): f.tags for f in run.sources} if ref_key else {}
+    result = []
+    for element in held:
+        values = _ref_values(element, ref_key) if ref_key else []
+        owner = owners.get(values[0], {}) if len(values) == 1 else {}
+        result.append({k: v for k, v in element.tags.items()
+                       if not (k in labels and owner.get(k) == v)})
+    return result
+
+
 def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
-                metric: list[shapely.Geometry]) -> tuple[Pairs, Scored]:
-    """Candidate pairs and their scores between some source features and some OSM objects."""
+                metric: list[shapely.Geometry],
+                osm_tags: Sequence[Mapping[str, str]] | None = None) -> tuple[Pairs, Scored]:
+    """Candidate pairs and their scores between some source features and some OSM objects
+    (scored with `osm_tags` instead of theirs, when given)."""
     settings = run.settings
     src_tags = [run.sources[i].tags for i in sources]
     osm_geoms = np.array([*metric, None], dtype=object)[:-1]
@@ -359,8 +378,8 @@ def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
                                         settings.radii)
     src_geoms = np.array([run.metric[i] for i in sources] + [None], dtype=object)[:-1]
     pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, near=settings.distance)
-    scored = score_pairs(pairs, src_tags, [e.tags for e in elements], settings.label_keys,
-                         near=settings.distance)
+    tags = osm_tags if osm_tags is not None else [e.tags for e in elements]
+    scored = score_pairs(pairs, src_tags, tags, settings.label_keys, near=settings.distance)
     return pairs, scored
 
 

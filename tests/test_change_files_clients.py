@@ -294,12 +294,7 @@ def test_nothing_to_upload_writes_no_change_file(runs: dict[str, Run]) -> None:
     assert "Nothing to upload from this run" in plan and "0 changeset(s)" not in plan
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(WAY_CASES[0], marks=pytest.mark.xfail(strict=True, reason=(
-        "conflation: BAN 93010_1620_00002 is a review in the first run (way/84175185, 1.9 m, "
-        "is matched to a better-placed address: new object or duplicate?); once that address "
-        "holds the building by ref, the run after applying creates it (no candidate left)"))),
-    *WAY_CASES[1:]])
+@pytest.mark.parametrize("name", WAY_CASES)
 def test_applying_changes_then_running_again_gives_nothing_to_do(
         runs: dict[str, Run], name: str, tmp_path: Path) -> None:
     run = runs[name]
