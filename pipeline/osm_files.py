@@ -13,7 +13,7 @@ import gzip
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +121,10 @@ def _read_with_osmium(
                            ".osm, .osm.gz, .osm.bz2, .osm.pbf or an Overpass JSON answer.") from exc
     declared = (shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
                             box.top_right.lat) if box.valid() else None)
-    elements = list(_osmium_elements(path, match, ref_key))
+    elements, tagged = _osmium_elements(path, match, ref_key)
     context = referenced_records(elements, records_from_file(path))
-    coverage, origin = _union_coverage([path], [declared], bounds, _candidate_node_count(elements))
+    coverage, origin = _union_coverage([path], [declared], bounds, tagged,
+                                       _candidate_node_count(elements))
     meta = {"file": str(path), "generator": header.get("generator", "")}
     base = header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")
     if base:
@@ -144,20 +145,20 @@ def _candidate_node_count(elements: Sequence[OsmElement]) -> int:
 
 
 def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
-                     candidate_nodes: int) -> list[BaseGeometry | None]:
-    """Each file's declared area reduced to where its tagged nodes lie (for a file declaring
-    none, where they lie), so a header box larger than the data is not taken as mapped. A
-    filtered file keeps its declared area."""
-    positions = [_tagged_node_positions(f) for f in files]
-    tagged = sum(len(lon) for lon, _ in positions)
-    if tagged and candidate_nodes >= FILTERED_SHARE * tagged:
+                     tagged: np.ndarray, candidate_nodes: int) -> list[BaseGeometry | None]:
+    """Each file's declared area reduced to where the data's tagged nodes (`tagged`, lon/lat
+    rows) lie (for a file declaring none, where they lie), so a header box larger than the data
+    is not taken as mapped. A filtered file keeps its declared area."""
+    if len(tagged) and candidate_nodes >= FILTERED_SHARE * len(tagged):
         log.warning("OSM file %s holds little besides the candidates (filtered?): its declared "
                     "area is taken as covered; where it holds no candidate, sig2osm cannot tell "
                     "a missing object from unmapped land", ", ".join(f.name for f in files))
         return list(declared)
     reduced: list[BaseGeometry | None] = []
-    for (lon, lat), box in zip(positions, declared, strict=True):
-        data = footprint(lon, lat)
+    for box in declared:  # each box on its own: a grid fitted to the data inside it
+        inside = tagged if box is None else tagged[shapely.contains_xy(box, tagged[:, 0],
+                                                                       tagged[:, 1])]
+        data = footprint(inside[:, 0], inside[:, 1]) if len(inside) else None
         if data is None or box is None:
             reduced.append(data if box is None else box)
         else:
@@ -166,54 +167,41 @@ def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | No
     return reduced
 
 
-def _tagged_node_positions(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude and latitude of every tagged node: libosmium writes them as OPL (nothing
-    reaches Python object by object), their coordinates are read back with one regex."""
-    with tempfile.TemporaryDirectory(prefix="sig2osm-where-") as tmp:
-        opl = Path(tmp) / "tagged.opl"
-        writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,add_metadata=false"))
-        try:
-            for _ in (osmium.FileProcessor(str(path), osmium.osm.NODE)
-                      .with_filter(osmium.filter.EmptyTagFilter())
-                      .with_filter(writer)
-                      .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))):
-                pass  # the last filter lets nothing through: the writer did the work
-        except RuntimeError as exc:
-            raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}).") from exc
-        finally:
-            writer.close()
-        xy = np.fromregex(str(opl), r" x(-?[0-9.]+) y(-?[0-9.]+)",
-                          dtype=[("x", float), ("y", float)])
-    return xy["x"], xy["y"]
-
-
-def _osmium_elements(
-    path: Path, match: Kinds, ref_key: str | None
-) -> Iterable[OsmElement]:
+def _osmium_elements(path: Path, match: Kinds, ref_key: str | None
+                     ) -> tuple[list[OsmElement], np.ndarray]:
+    """The candidates of an OSM file, and where its tagged nodes lie (lon/lat rows: where the
+    data is, see `_where_data_lies`), in one pass."""
     keys = sorted(set(match_keys(match)) | ({ref_key} if ref_key else set()))
+    candidate_kinds = osmium.filter.KeyFilter(*keys)
+    candidate_kinds.enable_for(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
+    tagged_nodes = osmium.filter.EmptyTagFilter()
+    tagged_nodes.enable_for(osmium.osm.NODE)
     with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
         nodes = Path(tmp) / "nodes.opl"
         writer = opl_writer(nodes)
-        # Nodes, most of the candidates, leave the C++ chain as OPL text (read below, much
-        # faster than pyosmium's objects); ways, relations and assembled areas reach Python.
+        # Tagged nodes leave the C++ chain as OPL text (read below, much faster than pyosmium's
+        # objects; the candidates among them are picked there); candidate ways, relations and
+        # assembled areas reach Python.
         processor = (
             osmium.FileProcessor(str(path))
             .with_locations()
             .with_areas(osmium.filter.KeyFilter(*keys))
-            .with_filter(osmium.filter.KeyFilter(*keys))
+            .with_filter(candidate_kinds)
+            .with_filter(tagged_nodes)
             .with_filter(writer)
             .with_filter(osmium.filter.EntityFilter(
                 osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA))
         )
         try:
             try:
-                yield from _ways_and_areas(processor, path, match, ref_key)
+                elements = list(_ways_and_areas(processor, path, match, ref_key))
             finally:
                 writer.close()
-            yield from _candidate_nodes(nodes, path, match, ref_key)
+            candidates, tagged = _candidate_nodes(nodes, path, match, ref_key)
         except RuntimeError as exc:
             raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}); the file "
                                "is damaged or not OSM data.") from exc
+    return elements + candidates, tagged
 
 
 def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | None
@@ -237,11 +225,13 @@ def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | Non
 
 
 def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
-                     ) -> list[OsmElement]:
-    """The nodes of an OPL file that are candidates and have a valid location; nodes whose
-    tags OPL cannot render exactly are read again from `source`."""
+                     ) -> tuple[list[OsmElement], np.ndarray]:
+    """The nodes of an OPL file that are candidates and have a valid location (nodes whose
+    tags OPL cannot render exactly are read again from `source`), and the location of every
+    node of the file with a valid one."""
     elements: list[OsmElement] = []
     unsure: list[tuple[int, int, float, float]] = []
+    located: list[np.ndarray] = []
     for block in read_node_blocks(opl):
         tags = {text: parse_tags(text) for text in set(block.tags)}
         unclear = {text for text in tags if ambiguous(text)}
@@ -249,6 +239,7 @@ def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
                   if text in unclear or is_candidate(parsed, match, ref_key)}
         lon, lat = np.array(block.lons), np.array(block.lats)
         valid = (lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)  # False for NaN
+        located.append(np.column_stack([lon[valid], lat[valid]]))
         rows = [i for i in np.flatnonzero(valid).tolist() if block.tags[i] in wanted]
         points = shapely.points(lon[rows], lat[rows]).tolist()
         ids, versions, texts = block.ids, block.versions, block.tags
@@ -263,7 +254,7 @@ def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
         node_tags = exact[("node", ident)][0]
         if is_candidate(node_tags, match, ref_key):
             elements.append(OsmElement("node", ident, version, node_tags, Point(x, y)))
-    return elements
+    return elements, np.concatenate(located) if located else np.empty((0, 2))
 
 
 _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
@@ -593,9 +584,10 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
             names = ", ".join(str(d) for d in diffs)
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
-        elements = list(_osmium_elements(merged, match, ref_key))
+        elements, tagged = _osmium_elements(merged, match, ref_key)
         context = referenced_records(elements, records_from_file(merged))
-    coverage, origin = _union_coverage(files, covers, bounds, _candidate_node_count(elements))
+    coverage, origin = _union_coverage(files, covers, bounds, tagged,
+                                       _candidate_node_count(elements))
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
                             "diffs": [str(d) for d in diffs]}
     base_time = _diff_state_time(diffs)
@@ -618,11 +610,11 @@ def _read_header_box(path: Path) -> BaseGeometry | None:
 
 
 def _union_coverage(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
-                    bounds: Sequence[float] | None, candidate_nodes: int
+                    bounds: Sequence[float] | None, tagged: np.ndarray, candidate_nodes: int
                     ) -> tuple[BaseGeometry | None, str]:
     """The area the files cover, and where that statement comes from (for the report)."""
     names = ", ".join(f.name for f in files)
-    reduced = _where_data_lies(files, declared, candidate_nodes)
+    reduced = _where_data_lies(files, declared, tagged, candidate_nodes)
     if any(c is None for c in reduced):
         missing = next(f for f, c in zip(files, reduced, strict=True) if c is None)
         return _coverage_from_profile(bounds, missing.name)
