@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conflation.decisions import count_decisions
+from pipeline.kernel.decisions import count_decisions
 from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
 

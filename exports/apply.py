@@ -17,7 +17,7 @@ from typing import Any
 import osmium
 
 from exports.osmchange import OsmObject, read_objects, snapshot
-from pipeline.errors import ExportError
+from pipeline.kernel.errors import ExportError
 
 State = dict[tuple[str, int], OsmObject]
 

@@ -16,7 +16,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conflation.decisions import Decision, count_decisions
 from exports.changeset import changeset_tags, josm_changeset_tags
 from exports.chunks import Chunk, chunk_files, read_chunk_areas, split_into_chunks
 from exports.import_plan import PlanFacts, import_plan_files
@@ -31,9 +30,10 @@ from exports.osmchange import (
     validate_with_osmium,
 )
 from exports.screening import refuse_unwritable
-from pipeline.errors import ExportError
-from pipeline.osm_model import OsmData
-from pipeline.profile import Profile
+from pipeline.kernel.decisions import Decision, count_decisions
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import OsmData
+from pipeline.kernel.settings import Profile
 
 log = logging.getLogger(__name__)
 

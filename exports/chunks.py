@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, josm_xml, osmchange_xml
-from pipeline.errors import ExportError
+from pipeline.kernel.errors import ExportError
 
 
 @dataclass(frozen=True)

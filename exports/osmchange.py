@@ -26,12 +26,12 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import CREATE, MODIFY, Decision
-from exports.tag_rules import tag_problem, tags_problem
-from pipeline import __version__
-from pipeline.errors import ExportError
+from pipeline.kernel import __version__
+from pipeline.kernel.decisions import CREATE, MODIFY, Decision
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import OsmElement, OsmRecord, referenced_records, refs_of
+from pipeline.kernel.tag_rules import tag_problem, tags_problem
 from pipeline.opl import exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import OsmElement, OsmRecord, referenced_records, refs_of
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways

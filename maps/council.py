@@ -18,7 +18,7 @@ from maps.errors import MapError
 from maps.i18n import texts
 from maps.legend import LegendEntry, legend_entries, map_problems
 from maps.page import Page, osm_attribution, render_page
-from pipeline.profile import MapConfig, Profile
+from pipeline.kernel.settings import MapConfig, Profile
 
 COORD_DIGITS = 7  # about 1 cm: keeps pages small without moving anything visibly
 

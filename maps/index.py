@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from exports.atomic import write_atomic
 from maps.i18n import texts
+from pipeline.kernel.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maps.i18n import LOCALES
-from pipeline.profile import MapConfig
+from pipeline.kernel.settings import MapConfig
 
 SHAPES = ("circle", "square", "triangle", "diamond")
 # Okabe–Ito colours first (readable with colour-blindness), then a few more.

@@ -11,7 +11,7 @@ from typing import Any
 from maps.council import council_map, council_map_html
 from maps.reviewer import reviewer_map_html
 from maps.umap import umap_document, umap_json
-from pipeline.profile import MapConfig, Profile
+from pipeline.kernel.settings import MapConfig, Profile
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
 
-from pipeline.errors import Sig2osmError
+from pipeline.kernel.errors import Sig2osmError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import urlparse
 
-from conflation.decisions import SKIP, Decision, count_decisions
-from pipeline.errors import ProfileError
 from pipeline.ingest import SourceLayer, ingest
-from pipeline.osm_model import describe_match
+from pipeline.kernel.decisions import SKIP, Decision, count_decisions
+from pipeline.kernel.errors import ProfileError
+from pipeline.kernel.osm import describe_match
+from pipeline.kernel.settings import Profile
 from pipeline.overpass import TILE_DEGREES, occupied_tiles
-from pipeline.profile import Profile
 from pipeline.stages import check_where_layer_lies, decide, osm_from_files
 
 SHOWN_REASONS = 8

@@ -23,9 +23,9 @@ from typing import ClassVar, NoReturn
 
 import click
 
-from exports.atomic import write_atomic
-from pipeline import __version__
-from pipeline.errors import Sig2osmError
+from pipeline.kernel import __version__
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import Sig2osmError
 from pipeline.profile import load_profile
 from pipeline.stages import (
     DECISION_TABLE,

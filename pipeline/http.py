@@ -34,9 +34,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from exports.atomic import write_atomic
-from pipeline import __version__
-from pipeline.errors import FetchError
+from pipeline.kernel import __version__
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import FetchError
 
 log = logging.getLogger(__name__)
 

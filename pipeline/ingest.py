@@ -22,11 +22,13 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPoint, Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import geometries_json
-from exports.tag_rules import tag_problem, tags_problem
 from pipeline.cleaning import TextRepairs, plain
-from pipeline.errors import InputError, ProfileError
-from pipeline.osm_model import match_alternatives, tags_match
+from pipeline.kernel.decisions import geometries_json
+from pipeline.kernel.errors import InputError, ProfileError
+from pipeline.kernel.osm import match_alternatives, tags_match
+from pipeline.kernel.settings import Profile
+from pipeline.kernel.tag_rules import tag_problem, tags_problem
+from pipeline.kernel.templates import TagTemplates, field_text, template_fields
 from pipeline.placement import (
     RawSample,
     check_placement,
@@ -36,9 +38,7 @@ from pipeline.placement import (
     find_outliers,
     sample_points,
 )
-from pipeline.profile import Profile
 from pipeline.progress import progress
-from pipeline.templates import TagTemplates, field_text, template_fields
 
 if TYPE_CHECKING:  # geopandas is imported where layers are read: a run reads them on the side
     import geopandas as gpd

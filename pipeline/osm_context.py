@@ -1,4 +1,4 @@
-"""Looking up the objects OSM candidates refer to (`pipeline.osm_model.referenced_records`):
+"""Looking up the objects OSM candidates refer to (`pipeline.kernel.osm.referenced_records`):
 the nodes of a way, the members of a relation, the nodes and members of those in turn.
 
 A modified building way is written to a JOSM file with its nodes, a modified multipolygon with
@@ -19,8 +19,8 @@ from typing import Any
 import osmium
 import osmium.filter
 
+from pipeline.kernel.osm import Fetch, Key, OsmRecord
 from pipeline.opl import OplObject, exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import Fetch, Key, OsmRecord
 
 # --- from a local extract --------------------------------------------------------------------
 

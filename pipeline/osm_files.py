@@ -24,10 +24,8 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import InputNotFoundError, OsmDataError
-from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_context import records_from_file, records_from_payload
-from pipeline.osm_model import (
+from pipeline.kernel.errors import InputNotFoundError, OsmDataError
+from pipeline.kernel.osm import (
     OsmData,
     OsmElement,
     TagMatch,
@@ -35,6 +33,8 @@ from pipeline.osm_model import (
     match_keys,
     referenced_records,
 )
+from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
+from pipeline.osm_context import records_from_file, records_from_payload
 from pipeline.overpass_payload import check_payload
 from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress

@@ -26,7 +26,6 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import (
     HttpClient,
     HttpRequest,
@@ -36,20 +35,21 @@ from pipeline.http import (
     excerpt,
 )
 from pipeline.ingest import SourceLayer
-from pipeline.osm_files import (
-    merge_overpass_payloads,
-    osm_data_from_overpass_json,
-    overpass_xml_to_json,
-)
-from pipeline.osm_model import (
+from pipeline.kernel.errors import FetchError, InputError, OsmDataError
+from pipeline.kernel.osm import (
     TRIVIAL_LAYER,
     OsmData,
     candidate_kinds,
     describe_match,
     match_alternatives,
 )
+from pipeline.kernel.settings import OsmConfig, Profile
+from pipeline.osm_files import (
+    merge_overpass_payloads,
+    osm_data_from_overpass_json,
+    overpass_xml_to_json,
+)
 from pipeline.overpass_payload import check_payload
-from pipeline.profile import OsmConfig, Profile
 
 log = logging.getLogger(__name__)
 

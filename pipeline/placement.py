@@ -30,7 +30,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import InputError
+from pipeline.kernel.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import pyogrio
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from pipeline.errors import InputError, InputNotFoundError
+from pipeline.kernel.errors import InputError, InputNotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -24,17 +24,18 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import Decision, count_decisions, decisions_json
+from conflation.facts import RunFacts
 from conflation.feedback import ReviewerDecision, ReviewerDecisionError, parse_decisions
-from conflation.matching import MatchSettings, ProjectedOsm, conflate, project_osm
-from exports.atomic import write_atomic
+from conflation.matching import ProjectedOsm, conflate, project_osm
 from exports.bundle import UPLOAD_FILES, build_exports, remove_stale_outputs
-from exports.generations import Generation, clean_stale, commit_files
 from exports.review import review_features, review_geojson, review_lines
 from exports.screening import refuse_unwritable
-from pipeline import __version__
 from pipeline.background import Background
-from pipeline.errors import (
+from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
+from pipeline.kernel import __version__
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.decisions import Decision, count_decisions, decisions_json
+from pipeline.kernel.errors import (
     ExportError,
     InputError,
     InputNotFoundError,
@@ -42,18 +43,17 @@ from pipeline.errors import (
     ProfileError,
     Sig2osmError,
 )
-from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
-from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import (
+from pipeline.kernel.generations import Generation, clean_stale, commit_files
+from pipeline.kernel.osm import (
     OSM_DATA_FORMAT,
     OsmData,
     candidate_kinds,
     describe_match,
-    match_alternatives,
     suspiciously_empty,
 )
+from pipeline.kernel.settings import Profile
+from pipeline.osm_files import read_osm_file
 from pipeline.placement import LOW_PRECISION_M, check_placement
-from pipeline.profile import Profile
 from pipeline.run_lock import RunFolderLock
 
 log = logging.getLogger(__name__)
@@ -292,20 +292,11 @@ def check_where_layer_lies(layer: SourceLayer, area: BaseGeometry, area_label: s
         log.warning("%s", warning)
 
 
-def match_settings(profile: Profile, layer: SourceLayer) -> MatchSettings:
+def run_facts(profile: Profile, layer: SourceLayer) -> RunFacts:
+    """What the conflation needs beyond the profile: the reviewers' verdicts and the layer's
+    precision."""
     low, note = _precision(profile, layer)
-    m = profile.match
-    return MatchSettings(distance=m.distance, ref_key=m.ref, authoritative=tuple(m.authoritative),
-                         policies=dict(m.policies), removable=tuple(m.remove), low_precision=low,
-                         precision_note=note,
-                         match_threshold=m.match_threshold, review_threshold=m.review_threshold,
-                         review_margin=m.review_margin, radii=dict(m.radii),
-                         label_keys=tuple(m.labels),
-                         by_name=profile.source.geometry == "none",
-                         area=_box(m.area or profile.osm.bounds),
-                         kinds=tuple(match_alternatives(profile.osm.match))
-                         if profile.osm.related else (),
-                         duplicates=m.duplicates)
+    return RunFacts(reviewer_decisions(profile), low, note)
 
 
 def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, str]:
@@ -318,13 +309,6 @@ def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, str]:
     if step is not None and step > LOW_PRECISION_M:
         return True, f"coordinates rounded to {step:.0f} m"
     return False, ""
-
-
-def _box(values: list[float] | None) -> tuple[float, float, float, float] | None:
-    if not values:
-        return None
-    west, south, east, north = values
-    return west, south, east, north
 
 
 def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
@@ -359,8 +343,8 @@ def decide(profile: Profile, layer: SourceLayer, osm: OsmData,
     if osm.coverage is not None:
         check_where_layer_lies(layer, osm.coverage, f"the area the OSM data covers "
                                f"({osm.coverage_origin})")
-    settings = replace(match_settings(profile, layer), reviewer=reviewer_decisions(profile))
-    decisions = conflate(layer.features, osm, layer.metric_crs, settings, projected)
+    decisions = conflate(layer.features, osm, layer.metric_crs, profile,
+                         run_facts(profile, layer), projected)
     _check_reconciles(count_decisions(decisions), layer)
     return decisions
 
@@ -458,7 +442,7 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
             "match": asdict(profile.match),
             "osm_match": profile.osm.match,
             "tags": profile.tags,
-            "low_precision": match_settings(profile, layer).low_precision,
+            "low_precision": _precision(profile, layer)[0],
         },
         "timings_s": dict(ctx.timings),
         "versions": {
@@ -513,7 +497,7 @@ def run_all(ctx: RunContext) -> dict[str, Any]:
     """Every stage. The reviewers' view (review.geojson and the maps) needs only the decisions,
     so a second process builds and writes it while this one builds, checks and writes the change
     files, both into a new generation of the run folder, made current once both have
-    succeeded (`exports.generations`)."""
+    succeeded (`pipeline.kernel.generations`)."""
     with _without_cycle_collection():
         return _run_stages(ctx)  # its data is freed before the collector is back
 

@@ -21,14 +21,15 @@ from typing import Any
 import pytest
 import shapely
 
-from conflation.decisions import count_decisions
 from exports.apply import read_state
 from exports.bundle import build_exports
 from exports.osmchange import OsmObject
 from pipeline.cli import main
+from pipeline.kernel.decisions import count_decisions
+from pipeline.kernel.osm import OsmData
+from pipeline.kernel.settings import Profile
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
-from pipeline.profile import Profile, load_profile
+from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_all
 from tests.conftest import DATA, EXAMPLES
 from tests.osm_tools import (

@@ -213,7 +213,7 @@ def test_a_failure_in_either_process_writes_nothing(failing: str, tmp_path: Path
     """The change files (this process) and the review file and maps (the second process) are
     written only when both have succeeded."""
     import pipeline.stages
-    from pipeline.errors import ExportError
+    from pipeline.kernel.errors import ExportError
 
     good = profile_copy(tmp_path, data)
     out = tmp_path / "out"

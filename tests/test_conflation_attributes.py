@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conflation.decisions import Decision, count_decisions
 from exports.osmchange import build_changes, osmchange_xml
 from exports.review import review_feature
-from pipeline.errors import InputError, ProfileError
 from pipeline.ingest import ingest
+from pipeline.kernel.decisions import Decision, count_decisions
+from pipeline.kernel.errors import InputError, ProfileError
 from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
 

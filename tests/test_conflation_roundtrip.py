@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conflation.decisions import count_decisions
 from exports.osmchange import build_changes, osmchange_xml
+from pipeline.kernel.decisions import count_decisions
 from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
 

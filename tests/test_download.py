@@ -14,8 +14,8 @@ import pytest
 
 import pipeline.download as download
 from pipeline.download import download_source
-from pipeline.errors import SourceDownloadError
 from pipeline.http import HttpSettings
+from pipeline.kernel.errors import SourceDownloadError
 from pipeline.profile import load_profile
 from pipeline.sources import read_layer
 from pipeline.stages import RunContext, run_ingest

@@ -17,7 +17,6 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, SKIP, Candidate, Decision
 from conflation.policies import TagMerge
 from exports import osmchange
 from exports.apply import apply_changes, difference
@@ -27,10 +26,11 @@ from exports.maproulette import RECORD_SEPARATOR, read_tasks, task_change
 from exports.osmchange import build_changes, check_references, read_objects
 from exports.review import review_geojson
 from exports.screening import refuse_unwritable
-from pipeline import __version__
-from pipeline.errors import ExportError
-from pipeline.osm_model import OsmData, OsmElement
-from pipeline.profile import ChangesetConfig, OsmConfig, Profile, SourceConfig
+from pipeline.kernel import __version__
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, SKIP, Candidate, Decision
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.kernel.settings import ChangesetConfig, OsmConfig, Profile, SourceConfig
 
 GOLDEN = Path(__file__).parent / "golden" / "exports"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conflation.decisions import CREATE, MODIFY, Decision
 from exports.apply import State, apply_changes, difference, read_state
 from exports.maproulette import read_tasks, task_change
+from pipeline.kernel.decisions import CREATE, MODIFY, Decision
 from pipeline.profile import load_profile
 from pipeline.stages import (
     RunContext,

@@ -12,19 +12,20 @@ import pytest
 import shapely
 from shapely.geometry import Point, mapping
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, Decision
-from conflation.matching import MatchSettings, conflate
+from conflation.matching import conflate
 from conflation.policies import TagMerge
 from exports.bundle import UPLOAD_FILES
 from exports.changeset import josm_changeset_tags
-from exports.generations import commit_files
 from exports.maproulette import flat_tags
 from exports.osmchange import build_changes, josm_xml, osmchange_xml
 from pipeline.ingest import SourceFeature
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, Decision
+from pipeline.kernel.generations import commit_files
+from pipeline.kernel.osm import OsmData
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
 from pipeline.profile import load_profile
 from pipeline.stages import RunContext, run_all
+from tests.conftest import matching
 from tests.loopback import Reply, overpass_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
@@ -146,8 +147,8 @@ def test_features_at_one_position_go_to_review_together() -> None:
                 SourceFeature("23", Point(spot.x, spot.y), {"addr:housenumber": "23"}, {}),
                 SourceFeature("25", Point(2.48, 48.91), {"addr:housenumber": "25"}, {})]
     empty = OsmData((), shapely.box(2.47, 48.90, 2.49, 48.92), "test")
-    got = {d.source_id: d for d in conflate(features, empty, "EPSG:32631", MatchSettings(
-        label_keys=("addr:housenumber",)))}
+    got = {d.source_id: d for d in conflate(features, empty, "EPSG:32631", matching(
+        labels=["addr:housenumber"]))}
     assert got["21"].decision == got["23"].decision == REVIEW
     assert got["21"].proposed == CREATE and "at the very same position" in got["21"].reason
     assert "(see 23)" in got["21"].reason and got["25"].decision == CREATE

@@ -209,7 +209,7 @@ tags: {{highway: street_lamp, name: "{{NOM}}"}}
     ("categories: [{name: a, tolerance: abc}]", r"category 'a': tolerance is 'abc'"),
 ], ids=["nan", "inf", "text"])
 def test_pdf_legend_numbers_are_finite(text: str, message: str, tmp_path: Path) -> None:
-    from pipeline.errors import PdfError
+    from pipeline.kernel.errors import PdfError
     from pipeline.pdf.classify import load_legend
 
     (tmp_path / "legend.yml").write_text(text)

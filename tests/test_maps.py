@@ -21,9 +21,10 @@ from maps.page import script_json
 from maps.reviewer import reviewer_map_html
 from maps.umap import umap_document
 from pipeline.cli import main
-from pipeline.errors import ProfileError
 from pipeline.ingest import ingest
-from pipeline.profile import MapConfig, Profile, load_profile
+from pipeline.kernel.errors import ProfileError
+from pipeline.kernel.settings import MapConfig, Profile
+from pipeline.profile import load_profile
 from tests.conftest import EXAMPLES
 
 COUNCIL = EXAMPLES / "bondy" / "council-map.yml"
@@ -90,7 +91,7 @@ def hostile_layer() -> dict[str, Any]:
 
 
 def hostile_profile(tiles: bool = False, locale: str = "fr") -> Profile:
-    from pipeline.profile import OsmConfig, SourceConfig
+    from pipeline.kernel.settings import OsmConfig, SourceConfig
 
     return Profile(
         name="hostile", tags={}, osm=OsmConfig(match={"amenity": "bench"}),

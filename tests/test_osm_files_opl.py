@@ -9,9 +9,9 @@ import osmium
 import pytest
 import shapely
 
+from pipeline.kernel.osm import OsmData, OsmElement
 from pipeline.opl import opl_writer, parse_line, parse_tags, read_node_blocks, read_opl
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, OsmElement
 
 BENCH = {"amenity": "bench"}
 # U+100000 and U+10FFFF: libosmium's OPL writes them with one hex digit too few, the same text
@@ -150,7 +150,7 @@ def test_an_osm_element_is_immutable_and_pickles_with_its_key() -> None:
     import pytest
     import shapely
 
-    from pipeline.osm_model import OsmElement
+    from pipeline.kernel.osm import OsmElement
 
     element = OsmElement("way", 4, 2, {"highway": "service"}, shapely.LineString([(0, 0), (1, 1)]),
                          nodes=(1, 2))

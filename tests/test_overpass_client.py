@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from shapely.geometry import Point
 
-from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import HttpSettings
 from pipeline.ingest import SourceFeature, SourceLayer
+from pipeline.kernel.errors import FetchError, InputError, OsmDataError
+from pipeline.kernel.settings import Profile
 from pipeline.overpass import build_query, fetch_from_overpass, query_bbox, slot_wait, tiles
-from pipeline.profile import Profile, load_profile
+from pipeline.profile import load_profile
 from tests.loopback import Loopback, Reply, overpass_replay, overpass_server, refused_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"

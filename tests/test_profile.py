@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ProfileError
+from pipeline.kernel.errors import ProfileError
 from pipeline.profile import load_profile
 
 GOOD = """\

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.shapes import Shape, Style
 from pipeline.pdf.symbols import DEFAULT_LABEL_DISTANCE, DEFAULT_SYMBOL_SIZE
 

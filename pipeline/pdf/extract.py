@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.classify import Legend, style_layer_name
 from pipeline.pdf.content import painting_layers
 from pipeline.pdf.georef import DEFAULT_MAX_RMS, Georeference, PageFrame, check_rms, georeference

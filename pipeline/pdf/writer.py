@@ -14,7 +14,7 @@ from typing import Any
 import geopandas as gpd
 import pyogrio
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.extract import Extraction, Feature
 
 log = logging.getLogger(__name__)
