@@ -21,20 +21,21 @@ import numpy as np
 import osmium
 import osmium.filter
 import shapely
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.kernel.errors import InputNotFoundError, OsmDataError
 from pipeline.kernel.osm import (
+    TYPE_ORDER,
     OsmData,
     OsmElement,
     TagMatch,
     is_candidate,
     match_keys,
-    referenced_records,
+    referenced_objects,
 )
 from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_context import records_from_file, records_from_payload
+from pipeline.osm_context import objects_from_file
 from pipeline.overpass_payload import check_payload
 from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress
@@ -56,14 +57,21 @@ def read_osm_file(
     """Read an OSM extract or a recorded Overpass JSON answer into `OsmData`."""
     if not path.is_file():
         raise InputNotFoundError(f"OSM file {path}: no such file.")
+    if is_overpass_answer(path):
+        return _recorded_answer(read_answer_payload(path), match, ref_key, bounds,
+                                f"Overpass answer {path.name}", {"file": str(path)})
+    return _read_with_osmium(path, match, ref_key, bounds)
+
+
+def read_answer_payload(path: Path) -> dict[str, Any]:
+    """A recorded Overpass answer (JSON, or XML in the shape of its JSON twin), checked element
+    by element; a runtime-error remark (a partial answer) is refused."""
     if _looks_like_json(path):
         payload = _load_json(path)
-        _reject_remark(payload, path)
-        return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
-                                {"file": str(path)})
-    if is_overpass_xml(path):
-        return read_overpass_xml(path, match, ref_key, bounds)
-    return _read_with_osmium(path, match, ref_key, bounds)
+    else:
+        payload = overpass_xml_to_json(_head(path, -1), f"OSM file {path}")
+    _reject_remark(payload, path)
+    return payload
 
 
 def is_overpass_answer(path: Path) -> bool:
@@ -122,7 +130,7 @@ def _read_with_osmium(
     declared = (shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
                             box.top_right.lat) if box.valid() else None)
     elements, tagged = _osmium_elements(path, match, ref_key)
-    context = referenced_records(elements, records_from_file(path))
+    context = referenced_objects(elements, objects_from_file(path))
     coverage, origin = _union_coverage([path], [declared], bounds, tagged,
                                        _candidate_node_count(elements))
     meta = {"file": str(path), "generator": header.get("generator", "")}
@@ -173,7 +181,8 @@ def _osmium_elements(path: Path, match: Kinds, ref_key: str | None
     data is, see `_where_data_lies`), in one pass."""
     keys = sorted(set(match_keys(match)) | ({ref_key} if ref_key else set()))
     candidate_kinds = osmium.filter.KeyFilter(*keys)
-    candidate_kinds.enable_for(osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA)
+    # Not areas: a relation's area lacks the relation's `type` (picked by its relation below).
+    candidate_kinds.enable_for(osmium.osm.WAY | osmium.osm.RELATION)
     tagged_nodes = osmium.filter.EmptyTagFilter()
     tagged_nodes.enable_for(osmium.osm.NODE)
     with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
@@ -210,6 +219,11 @@ def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | Non
     relations: dict[int, _Relation] = {}
     obj: Any
     for obj in progress(processor, f"reading {path.name}", unit=" objects"):
+        if obj.is_area() and not obj.from_way():
+            # A relation's area is a candidate as its relation is (its tags lack `type`).
+            if obj.orig_id() in relations:
+                yield from filter(None, [_from_osmium(obj, {}, wkb, relations)])
+            continue
         tags = {t.k: t.v for t in obj.tags}
         if not is_candidate(tags, match, ref_key):
             continue
@@ -306,7 +320,7 @@ def _simplest(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def _order(element: OsmElement) -> tuple[int, int]:
-    return ("node", "way", "relation").index(element.type), element.id
+    return TYPE_ORDER[element.type], element.id
 
 
 def osm_data_from_overpass_json(
@@ -317,86 +331,52 @@ def osm_data_from_overpass_json(
     coverage_origin: str,
     meta: Mapping[str, Any] | None = None,
 ) -> OsmData:
-    """Build `OsmData` from an Overpass JSON answer (`out meta` with recursion or `out geom`)."""
-    elements = payload.get("elements", [])
-    nodes = {e["id"]: e for e in elements if e.get("type") == "node"}
-    ways = {e["id"]: e for e in elements if e.get("type") == "way"}
-    kept: list[OsmElement] = []
-    for raw in elements:
-        kind = raw.get("type")
-        if kind not in ("node", "way", "relation"):
-            continue  # Overpass "area" and "count" pseudo-elements
-        tags = raw.get("tags", {})
-        if not is_candidate(tags, match, ref_key):
-            continue
-        element = _from_overpass(raw, tags, nodes, ways)
-        if element is not None:
-            kept.append(element)
+    """`OsmData` from an Overpass answer (`out meta` with recursion), through the one reader of
+    OSM files: the answer's elements are written as an OSM file that libosmium reads as it
+    reads an extract, so geometries (ways, multipolygons) are built by one builder."""
+    with tempfile.TemporaryDirectory(prefix="sig2osm-answer-") as tmp:
+        path = overpass_to_osm_file(payload, Path(tmp) / "answer.osm.pbf")
+        elements, _ = _osmium_elements(path, match, ref_key)
+        context = referenced_objects(elements, objects_from_file(path))
     osm3s = payload.get("osm3s", {})
     details: dict[str, Any] = dict(meta or {})
     details["generator"] = payload.get("generator", "")
     if osm3s.get("timestamp_osm_base"):
         details["osm_base"] = osm3s["timestamp_osm_base"]
-    context = referenced_records(kept, records_from_payload(elements))
-    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details, context)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, coverage_origin, details,
+                   context)
 
 
-def _version(raw: Mapping[str, Any]) -> int:
-    if "version" not in raw:
-        raise OsmDataError(f"{raw['type']}/{raw['id']} has no version: the Overpass query must use "
-                           "'out meta' so modified objects carry the version they had.")
-    return int(raw["version"])
+def overpass_to_osm_file(payload: Mapping[str, Any], path: Path) -> Path:
+    """The nodes, ways and relations of an Overpass answer as an OSM file (type, then id order,
+    as libosmium expects); elements without a version (no `out meta`) get version 0."""
+    elements = sorted((e for e in payload.get("elements", [])
+                       if e.get("type") in ("node", "way", "relation")),
+                      key=lambda e: (TYPE_ORDER[e["type"]], int(e["id"])))
+    mutable = osmium.osm.mutable
+    with osmium.SimpleWriter(str(path)) as writer:
+        for raw in elements:
+            ident, version = int(raw["id"]), int(raw.get("version", 0))
+            tags = dict(raw.get("tags", {}))
+            if raw["type"] == "node":
+                writer.add_node(mutable.Node(id=ident, version=version, tags=tags,
+                                             location=(raw["lon"], raw["lat"])))
+            elif raw["type"] == "way":
+                writer.add_way(mutable.Way(id=ident, version=version, tags=tags,
+                                           nodes=list(raw.get("nodes", ()))))
+            else:
+                writer.add_relation(mutable.Relation(id=ident, version=version, tags=tags, members=[
+                    (m["type"][0], int(m["ref"]), m.get("role", ""))
+                    for m in raw.get("members", ())]))
+    return path
 
 
-def _way_coords(raw: Mapping[str, Any], nodes: Mapping[int, Any]) -> list[tuple[float, float]] | None:
-    if "geometry" in raw:  # out geom
-        return [(p["lon"], p["lat"]) for p in raw["geometry"]]
-    coords = []
-    for ref in raw.get("nodes", []):
-        node = nodes.get(ref)
-        if node is None or "lon" not in node:
-            return None
-        coords.append((node["lon"], node["lat"]))
-    return coords
-
-
-def _from_overpass(
-    raw: Mapping[str, Any], tags: dict[str, str], nodes: Mapping[int, Any], ways: Mapping[int, Any]
-) -> OsmElement | None:
-    kind = raw["type"]
-    if kind == "node":
-        return OsmElement("node", raw["id"], _version(raw), tags, Point(raw["lon"], raw["lat"]))
-    if kind == "way":
-        coords = _way_coords(raw, nodes)
-        if not coords or len(coords) < 2:
-            log.warning("way/%s skipped: the answer lacks its node coordinates", raw["id"])
-            return None
-        refs = tuple(raw.get("nodes", ()))
-        closed = coords[0] == coords[-1] and len(coords) >= 4
-        geometry: BaseGeometry = (Polygon(coords) if closed and _closed_way_is_area(tags)
-                                  else LineString(coords))
-        return OsmElement("way", raw["id"], _version(raw), tags, geometry, nodes=refs)
-    members = tuple((m["type"], int(m["ref"]), m.get("role", "")) for m in raw.get("members", []))
-    if tags.get("type") not in ("multipolygon", "boundary"):
-        return None
-    lines = []
-    for m in raw.get("members", []):
-        if m["type"] != "way":
-            continue
-        coords = ([(p["lon"], p["lat"]) for p in m["geometry"]] if "geometry" in m
-                  else _way_coords(ways.get(m["ref"], {}), nodes))
-        if coords and len(coords) >= 2:
-            lines.append(LineString(coords))
-    polygons = list(shapely.get_parts(shapely.polygonize(lines))) if lines else []
-    if not polygons:
-        log.warning("relation/%s skipped: its outline cannot be assembled", raw["id"])
-        return None
-    # Polygonize returns inner rings as polygons of their own: the symmetric difference
-    # of all faces rebuilds outers with their holes.
-    area = polygons[0]
-    for polygon in polygons[1:]:
-        area = area.symmetric_difference(polygon)
-    return OsmElement("relation", raw["id"], _version(raw), tags, _simplest(area), members=members)
+def require_versions(data: OsmData, what: str) -> None:
+    """Candidates must carry the version OSM had (Overpass `out meta`): a modify needs it."""
+    unversioned = next((e for e in data.elements if e.version < 1), None)
+    if unversioned is not None:
+        raise OsmDataError(f"{what}: {unversioned.key} has no version: the Overpass query must "
+                           "use 'out meta' so modified objects carry the version they had.")
 
 
 # --- Overpass XML ----------------------------------------------------------------------------
@@ -466,16 +446,6 @@ def _xml_element(node: Any) -> dict[str, Any]:
     return raw
 
 
-def read_overpass_xml(
-    path: Path, match: Kinds, ref_key: str | None, bounds: Sequence[float] | None
-) -> OsmData:
-    """A recorded Overpass XML answer, through the same builder as JSON answers."""
-    payload = overpass_xml_to_json(_head(path, -1), f"OSM file {path}")
-    _reject_remark(payload, path)
-    return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
-                            {"file": str(path)})
-
-
 # A recorded answer's candidates lying in less than this share of osm.bounds (each grown by
 # CORE_MARGIN degrees, about a kilometre) make a warning: was the answer asked for less?
 CORE_SHARE = 0.25
@@ -489,8 +459,10 @@ def _recorded_answer(payload: Mapping[str, Any], match: Kinds, ref_key: str | No
     nothing in the file can confirm; a box much larger than where the candidates lie is said."""
     coverage, origin = _coverage_from_profile(bounds, what)
     data = osm_data_from_overpass_json(payload, match, ref_key, coverage, origin, meta)
+    require_versions(data, what)
     if coverage is not None and data.elements:
-        core = shapely.union_all([e.geometry.buffer(CORE_MARGIN) for e in data.elements])
+        core = shapely.union_all([e.geometry.buffer(CORE_MARGIN) for e in data.elements
+                                  if e.geometry is not None])
         share = 1.0 - uncovered_share(coverage, core)
         if share < CORE_SHARE:
             log.warning("%s: its %d candidates lie in %.1f %% of osm.bounds; if the answer was "
@@ -552,13 +524,7 @@ def read_osm_files_with_diffs(
 
 def _merged_answers(files: Sequence[Path], match: Kinds, ref_key: str | None,
                     bounds: Sequence[float] | None) -> OsmData:
-    payloads = []
-    for path in files:
-        if _looks_like_json(path):
-            payloads.append(_load_json(path))
-        else:
-            payloads.append(overpass_xml_to_json(_head(path, -1), f"OSM file {path}"))
-        _reject_remark(payloads[-1], path)
+    payloads = [read_answer_payload(path) for path in files]
     meta = {"file": str(files[0]), "files": [str(f) for f in files]}
     return _recorded_answer(merge_overpass_payloads(payloads), match, ref_key, bounds,
                             f"{len(files)} Overpass answers", meta)
@@ -585,7 +551,7 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
         elements, tagged = _osmium_elements(merged, match, ref_key)
-        context = referenced_records(elements, records_from_file(merged))
+        context = referenced_objects(elements, objects_from_file(merged))
     coverage, origin = _union_coverage(files, covers, bounds, tagged,
                                        _candidate_node_count(elements))
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],

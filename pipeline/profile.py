@@ -20,6 +20,9 @@ from typing import Any, Union
 
 import yaml
 
+from conflation.matching import METHODS
+from conflation.policies import POLICIES
+from maps.legend import map_problems
 from pipeline.kernel.errors import ProfileError
 from pipeline.kernel.settings import Profile
 
@@ -242,21 +245,17 @@ def _semantic_problems(profile: Profile) -> list[str]:
     if profile.source.outliers not in ("skip", "keep"):
         problems.append(f"source.outliers: expected 'skip' or 'keep', got "
                         f"{profile.source.outliers!r}")
-    if profile.source.geometry not in ("file", "none"):
-        problems.append(f"source.geometry: expected 'file' or 'none', got "
-                        f"{profile.source.geometry!r}")
+    if profile.source.geometry not in METHODS:
+        problems.append(f"source.geometry: expected {' or '.join(map(repr, METHODS))} (the "
+                        f"matching methods), got {profile.source.geometry!r}")
     if not 1 <= profile.changeset.chunk_size <= 10000:
         problems.append("changeset.chunk_size: expected 1 to 10000 (the OSM API limit)")
-    from conflation.policies import POLICIES
-
     for key, policy in profile.match.policies.items():
         if policy not in POLICIES:
             near = difflib.get_close_matches(policy, sorted(POLICIES), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(POLICIES)}"
             problems.append(f"match.policies.{key}: unknown policy '{policy}'{hint}")
     if profile.map is not None:
-        from maps.legend import map_problems
-
         problems.extend(map_problems(profile.map))
     return problems
 

@@ -15,7 +15,7 @@ from maps.assets import ASSETS, inline_css, inline_js, manifest
 from maps.council import council_map, council_map_html
 from maps.errors import MapError
 from maps.i18n import texts
-from maps.index import index_html
+from maps.index import IndexedRun, index_html
 from maps.legend import legend_entries
 from maps.page import script_json
 from maps.reviewer import reviewer_map_html
@@ -218,20 +218,25 @@ def test_umap_document_has_one_layer_per_legend_entry() -> None:
 # --- index page and the map stage -------------------------------------------------------------
 
 
-def test_index_lists_runs_with_counts_and_escapes_names(tmp_path: Path) -> None:
-    run = tmp_path / "a-run"
-    run.mkdir()
-    (run / "report.json").write_text(json.dumps(
-        {"name": HOSTILE["img"], "counts": {"create": 3, "skip": 105}}))
-    (run / "map.html").write_text("")
-    (run / "odd name&.txt").write_text("")
-    (tmp_path / "not-a-run").mkdir()
-    page = index_html(tmp_path)
+def test_index_lists_runs_with_counts_and_escapes_names() -> None:
+    run = IndexedRun("a-run", {"name": HOSTILE["img"], "counts": {"create": 3, "skip": 105}},
+                     ["map.html", "odd name&.txt", ".lock"])
+    page = index_html([run])
     assert "<img src=x" not in page and "&lt;img src=x" in page
     assert "À créer : <span class=n>3</span>" in page and "Ignoré : <span class=n>105</span>" in page
     assert 'href="a-run/map.html"' in page and 'href="a-run/odd%20name%26.txt"' in page
+    assert ".lock" not in page
+    assert "Aucun résultat" in index_html([])
+
+
+def test_the_index_lists_the_run_folders_of_out(tmp_path: Path, data: Path) -> None:
+    """The runner gathers every folder of <out> with a report (and nothing else)."""
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "not-a-run" / "notes.txt").write_text("")
+    assert main(["-q", "run", str(COUNCIL), "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert 'href="bondy-horodateurs-zones/council-map.html"' in page
     assert "not-a-run" not in page
-    assert "Aucun résultat" in index_html(tmp_path / "not-a-run")
 
 
 def test_map_stage_writes_council_files_and_the_index(tmp_path: Path, data: Path) -> None:
