@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, josm_xml, osmchange_xml
-from pipeline.kernel.errors import ExportError
 
 
 @dataclass(frozen=True)
