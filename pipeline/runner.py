@@ -74,8 +74,11 @@ def run_stages(ctx: RunContext, targets: Sequence[str]) -> dict[str, Any]:
 class _Work:
     """The state of one execution of the graph."""
 
+    targets: set[str] = field(default_factory=set)
+    order: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str | None] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
     unsaved: list[tuple[str, str, Any]] = field(default_factory=list)  # (stage, key, value)
     files: dict[str, Mapping[str, str]] = field(default_factory=dict)  # stage -> its files
 
@@ -87,7 +90,7 @@ class Runner:
 
     def run(self, targets: Sequence[str]) -> dict[str, Any]:
         order = self._plan(targets)
-        work = _Work()
+        work = _Work(targets=set(targets), order=order)
         generation = Generation(self.ctx.run_dir) if self._writes(order) else None
         try:
             self._execute(order, work, generation)
@@ -129,7 +132,7 @@ class Runner:
     def _execute(self, order: list[str], work: _Work, generation: Generation | None) -> None:
         pending = list(order)
         while pending:
-            ready = [n for n in pending if set(self._inputs(n)) <= set(work.values)]
+            ready = [n for n in pending if set(self._inputs(n)) <= work.done]
             side = self._side_branch(ready, pending, work)
             if side:
                 pending = [n for n in pending if n not in side]
@@ -150,7 +153,7 @@ class Runner:
                 continue
             branch = [name]
             for other in pending:  # the graph's order: a follower comes after what it takes
-                if other not in branch and set(self._inputs(other)) <= set(work.values) | set(
+                if other not in branch and set(self._inputs(other)) <= work.done | set(
                         branch) and set(self._inputs(other)) & set(branch):
                     branch.append(other)
             if any(n not in branch for n in pending):
@@ -176,6 +179,16 @@ class Runner:
         if stage.files is not None and generation is not None:
             generation.write(stage.files(self.ctx, value))
         self.ctx.timings.setdefault(name, round(time.perf_counter() - started, 3))
+        work.done.add(name)
+        self._forget(work)
+
+    def _forget(self, work: _Work) -> None:
+        """Free the values nothing left needs (the candidates' spatial index before the export
+        builds its files): memory is the limit of a big run."""
+        needed = {n for p in work.order if p not in work.done for n in self._inputs(p)}
+        for name in [n for n in work.values if n not in needed and n not in work.targets]:
+            if not any(name == u[0] for u in work.unsaved):
+                del work.values[name]
 
     def _key(self, stage: Stage, work: _Work) -> str | None:
         if stage.key is None:
@@ -230,6 +243,7 @@ class Runner:
         values, keys, timings = side.result()
         work.values.update(values)
         work.keys.update(keys)
+        work.done.update(branch)
         self.ctx.timings.update(timings)
         self._execute(pending, work, generation)
         pending.clear()
@@ -237,7 +251,7 @@ class Runner:
     def _meanwhile(self, pending: list[str], work: _Work, generation: Generation | None) -> None:
         """The stages that do not need the second process's branch, run here meanwhile."""
         while True:
-            ready = [n for n in pending if set(self._inputs(n)) <= set(work.values)]
+            ready = [n for n in pending if set(self._inputs(n)) <= work.done]
             if not ready:
                 return  # what is left needs the branch
             pending.remove(ready[0])
@@ -246,12 +260,13 @@ class Runner:
     def _branch(self, branch: list[str], wanted: list[str], unsaved: list[tuple[str, str, Any]],
                 work: _Work, generation: Generation | None
                 ) -> tuple[dict[str, Any], dict[str, str | None], dict[str, float]]:
-        """What the second process does: save what the first had not saved yet, run the
-        branch, and send back the values (and keys, timings) the first needs."""
-        self._save(unsaved)
+        """What the second process does: run the branch, save what the first had not saved yet
+        (after the branch's own values are freed: the two never weigh at once), and send back
+        the values (and keys, timings) the first needs."""
+        work.targets = set(wanted)  # the others stay here: freed as soon as nothing needs them
         for name in branch:
             self._obtain(name, work, generation)
-        self._save(work.unsaved)
+        self._save([*unsaved, *work.unsaved])
         return ({n: work.values[n] for n in wanted}, {n: work.keys[n] for n in branch},
                 {n: self.ctx.timings[n] for n in branch if n in self.ctx.timings})
 
