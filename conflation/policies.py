@@ -60,10 +60,6 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-def describe(name: str) -> str:
-    return (POLICIES[name].__doc__ or "").strip()
-
-
 def same_value(a: str, b: str) -> bool:
     """Equal after normalising case, accents, spacing, punctuation and abbreviations."""
     x = normalise_name(a)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import urlparse
 
+import shapely
+
 from pipeline.ingest import SourceLayer, ingest
 from pipeline.kernel.decisions import SKIP, Decision, count_decisions
 from pipeline.kernel.errors import ProfileError
@@ -92,8 +94,6 @@ def _overpass(profile: Profile, layer: SourceLayer | None) -> list[str]:
     if layer is not None and layer.usable and not osm.area and profile.source.geometry != "none":
         declared = profile.match.area or osm.bounds
         if declared:
-            import shapely
-
             check_where_layer_lies(layer, shapely.box(*declared),
                                    f"the profile's area {list(declared)}")
         tiles = occupied_tiles(layer, profile.match.distance, TILE_DEGREES)

@@ -439,8 +439,3 @@ def excerpt(response: HttpResponse, limit: int = 300) -> str:
     text = " ".join(text.split())
     return (text[:limit] + "…") if len(text) > limit else (text or "(empty answer)")
 
-
-def describe(response: HttpResponse) -> dict[str, Any]:
-    """What the report says about one answer."""
-    return {"url": response.url, "sha256": response.sha256, "size": len(response.body),
-            "cache": "hit" if response.from_cache else "miss"}
