@@ -66,12 +66,21 @@ def same_value(a: str, b: str) -> bool:
     return bool(x) and x == normalise_name(b)
 
 
-def policy_for(key: str, config: MatchConfig) -> Policy:
+def policy_name(key: str, config: MatchConfig) -> str:
+    """The policy a key follows: its own (`match.policies`), else `authoritative` for the keys
+    of `match.authoritative`, else the default."""
     if key in config.policies:
-        return POLICIES[config.policies[key]]
-    if key in config.authoritative:
-        return authoritative
-    return add_if_missing
+        return config.policies[key]
+    return "authoritative" if key in config.authoritative else DEFAULT
+
+
+def policy_for(key: str, config: MatchConfig) -> Policy:
+    return POLICIES[policy_name(key, config)]
+
+
+def describe(name: str) -> str:
+    """What a policy does, in the words of its function's docstring (shown by `check`)."""
+    return (POLICIES[name].__doc__ or "").strip()
 
 
 NO_POLICY = MatchConfig()  # every key add-if-missing, nothing removable

@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 
 import shapely
 
+from conflation.policies import describe as describe_policy
+from conflation.policies import policy_name
 from pipeline.ingest import SourceLayer, ingest
 from pipeline.kernel.decisions import SKIP, Decision, count_decisions
 from pipeline.kernel.errors import ProfileError
@@ -107,5 +109,9 @@ def _matching(profile: Profile) -> str:
         how = f"by street name within {area}"
     else:
         how = f"within {profile.match.distance:g} m"
-    return (f"match: ref key {profile.match.ref or '(none)'}, {how}; authoritative: "
-            f"{', '.join(profile.match.authoritative) or 'none'}")
+    keys_by_policy: dict[str, list[str]] = {}
+    for key in profile.tags:
+        keys_by_policy.setdefault(policy_name(key, profile.match), []).append(key)
+    policies = "".join(f"\ntag policy {name}: {', '.join(keys)} ({describe_policy(name)})"
+                       for name, keys in keys_by_policy.items())
+    return f"match: ref key {profile.match.ref or '(none)'}, {how}{policies}"

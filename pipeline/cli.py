@@ -24,6 +24,8 @@ from typing import ClassVar, NoReturn
 
 import click
 
+from conflation.policies import POLICIES
+from conflation.policies import describe as describe_policy
 from pipeline.check import describe_run
 from pipeline.kernel import __version__
 from pipeline.kernel.decisions import count_decisions
@@ -172,10 +174,12 @@ def map_command(profile: Path, out: Path, wait: float) -> None:
     click.echo(ctx.run_dir / "map.html")
 
 
-@cli.command()
+@cli.command(epilog="\b\nTag policies (match.policies):\n" + "\n".join(
+    f"  {name:<20} {describe_policy(name)}" for name in POLICIES))
 @profile_argument
 def check(profile: Path) -> None:
-    """Validate a profile and its inputs, and say what a run would do."""
+    """Validate a profile and its inputs, and say what a run would do (with the tag policy
+    each proposed key follows)."""
     click.echo(describe_run(load_profile(profile)))
 
 

@@ -115,6 +115,26 @@ def test_check_describes_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(GRENOBLE)]) == 0
     text = capsys.readouterr().out
     assert "851 features, 851 usable" in text and "17 candidates" in text
+    # each proposed key under the policy it follows, described from the policy registry
+    assert ("tag policy add-if-missing: amenity, vending, ref:FR:Grenoble:horodateur (add when "
+            "OSM lacks the key; a different OSM value is kept and shown to reviewers)") in text
+
+
+def test_check_groups_keys_by_their_policy(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    profile = GRENOBLE.read_text(encoding="utf-8").replace(
+        "  authoritative: []", "  authoritative: [vending]\n  policies: {amenity: keep-osm}")
+    profile = profile.replace("../../../shared", str(GRENOBLE.parents[3] / "shared"))
+    (tmp_path / "p.yml").write_text(profile, encoding="utf-8")
+    assert main(["check", str(tmp_path / "p.yml")]) == 0
+    text = capsys.readouterr().out
+    policies = [line.removeprefix("tag policy ") for line in text.splitlines()
+                if line.startswith("tag policy ")]
+    assert {line.split(" (")[0] for line in policies} == {
+        "keep-osm: amenity", "authoritative: vending",
+        "add-if-missing: ref:FR:Grenoble:horodateur"}
+    assert "keep-osm: amenity (add when OSM lacks the key; a different OSM value is kept " \
+           "silently)" in policies
 
 
 OFFLINE_EXAMPLES = ["grenoble/parking-meters.yml", "bondy/parking-meters.yml",

@@ -144,9 +144,12 @@ def test_reviewer_page_escapes_data_outside_the_json_block() -> None:
 
 
 def test_reviewer_page_is_french_by_default_and_english_on_request() -> None:
-    assert "À créer" in reviewer_map_html(review_collection(), title="t")
+    french = reviewer_map_html(review_collection(), title="t")
     english = reviewer_map_html(review_collection(), title="t", locale="en")
+    assert "À créer" in french and '<html lang="fr">' in french
     assert "To create" in english and '<html lang="en">' in english
+    # one locale's words per page: the label comes from the chosen locale, not a fixed text
+    assert "To create" not in french and "À créer" not in english
     with pytest.raises(MapError, match="unknown locale 'de'; expected one of fr, en"):
         reviewer_map_html(review_collection(), title="t", locale="de")
 
