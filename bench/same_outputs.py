@@ -1,8 +1,9 @@
 """Outputs of two source trees, compared byte for byte: `python -m bench.same_outputs OTHER`.
 
 Runs the example profiles (the demo, on one extraction of its GeoPDF) and the data of
-`bench.conflation_speed` (scale 1, or the scale given: `… OTHER 10`) with this tree and with OTHER (another checkout, e.g. the commit before
-a refactoring, made with `git worktree add`), with the same Python, and compares every file of
+`bench.conflation_speed` (scale 1, or the scale given: `… OTHER 10`) with this tree and
+with OTHER (another checkout, e.g. the commit before a refactoring, made with
+`git worktree add`), with the same Python, and compares every file of
 each run folder (`work/`, the stage cache, aside). `report.json` is compared without its
 `timings_s`, which differ from run to run. Prints each difference; exit 1 if there is one.
 """
