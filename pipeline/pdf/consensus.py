@@ -1,0 +1,297 @@
+"""A robust fit of page → map from uncertain matches (street labels, drawn parcels).
+
+Each *clue* is a page feature that may lie on one of several map *targets*: a street label and
+the OSM streets of its name, a drawn parcel and the cadastre parcels of its shape. The methods
+(`label_matching`, `parcel_matching`) turn pairs of clues into similarity hypotheses (scale,
+rotation, shift); here the hypotheses vote (a generalised Hough transform: the right one is
+proposed by many pairs, wrong ones scatter), the best-supported few are scored against every
+clue (how many independent targets they bring within tolerance: RANSAC's consensus), and the
+winner is refined by iterated closest points (the drawn lines and outlines pulled onto their
+targets) into the transform `pdf extract` uses. What comes out are control points: each inlier
+clue's page anchor and the nearest map point of its target, with residuals in metres, and the
+outliers named.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+from shapely.geometry.base import BaseGeometry
+
+from pipeline.errors import PdfError
+from pipeline.pdf.georef import ControlPoint
+from pipeline.pdf.transforms import (
+    MIN_POINTS,
+    Array,
+    FittedTransform,
+    fit_to_lines,
+    fit_transform,
+)
+
+log = logging.getLogger(__name__)
+
+_VOTE_ANGLE = np.radians(3.0)  # hypotheses this close in rotation vote for each other
+_VOTE_SCALE = 0.04  # … in log scale
+_VOTE_SHIFT = 0.03  # … in where the clues' centre lands, as a share of their extent
+_VERIFIED = 30  # best-voted hypotheses scored against every clue
+_ICP_ROUNDS = 12
+
+
+@dataclass(frozen=True)
+class Target:
+    """A map feature a clue may lie on (metric CRS)."""
+
+    name: str  # e.g. "Rue de Siam (way/1, way/2)" or "parcel 930100000A0224"
+    group: str  # independent unit: one street, one parcel
+    anchor: BaseGeometry  # where a clue's anchor must fall (street line, parcel centroid)
+    outline: BaseGeometry  # what a clue's samples must fall on (street line, parcel boundary)
+
+
+@dataclass(frozen=True)
+class Clue:
+    """A page feature and the targets it may lie on."""
+
+    name: str  # e.g. "label 'AV. DE LA GARE'" or "parcel 1-000123"
+    anchor: Array  # (2,) page point: the control point's page position
+    samples: Array  # (k, 2) page points that lie on the target's outline when placed
+    targets: tuple[int, ...]
+    direction: float | None = None  # radians, page: the street's direction under a label
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """map = s·R(θ)·page + t, as (a, b, tx, ty) with a = s·cos θ, b = s·sin θ."""
+
+    a: float
+    b: float
+    tx: float
+    ty: float
+
+    @property
+    def scale(self) -> float:
+        return float(np.hypot(self.a, self.b))
+
+    @property
+    def angle(self) -> float:
+        return float(np.arctan2(self.b, self.a))
+
+    def apply(self, xy: Array) -> Array:
+        p = np.asarray(xy, dtype=float).reshape(-1, 2)
+        return np.column_stack([self.a * p[:, 0] - self.b * p[:, 1] + self.tx,
+                                self.b * p[:, 0] + self.a * p[:, 1] + self.ty])
+
+
+def similarities(page0: Array, page1: Array, world0: Array, world1: Array) -> Array:
+    """Rows (a, b, tx, ty) of the similarities taking two page points onto each pair of map
+    points (rows of `world0`, `world1`)."""
+    p = complex(page1[0] - page0[0], page1[1] - page0[1])
+    z = ((world1[:, 0] - world0[:, 0]) + 1j * (world1[:, 1] - world0[:, 1])) / p
+    t = (world0[:, 0] + 1j * world0[:, 1]) - z * complex(page0[0], page0[1])
+    return np.column_stack([z.real, z.imag, t.real, t.imag])
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The outcome: control points, residuals, which clues agreed and which did not."""
+
+    method: str  # "street labels" or "parcels"
+    transform: FittedTransform
+    control_points: tuple[ControlPoint, ...]
+    matched: tuple[tuple[str, str], ...]  # (clue name, target name) of each control point
+    outliers: tuple[tuple[str, str, float], ...]  # (clue, nearest target of its name, metres)
+    independent: int  # distinct targets among the control points
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rms_m(self) -> float:
+        return self.transform.rms
+
+
+def vote(hypotheses: Array, centre: Array, extent: float,
+         keep: int = _VERIFIED) -> list[tuple[Similarity, int]]:
+    """The best-supported hypotheses (rows a, b, tx, ty) and how many others agree with each
+    (non-maximum suppressed: one per cluster)."""
+    if len(hypotheses) == 0:
+        return []
+    h = np.asarray(hypotheses, dtype=float)
+    angle = np.arctan2(h[:, 1], h[:, 0])
+    log_scale = np.log(np.hypot(h[:, 0], h[:, 1]))
+    lands = np.column_stack([h[:, 0] * centre[0] - h[:, 1] * centre[1] + h[:, 2],
+                             h[:, 1] * centre[0] + h[:, 0] * centre[1] + h[:, 3]])
+    unit = np.exp(log_scale)[:, None] * extent * _VOTE_SHIFT
+    space = np.column_stack([np.cos(angle) / _VOTE_ANGLE, np.sin(angle) / _VOTE_ANGLE,
+                             log_scale / _VOTE_SCALE, lands / unit])
+    tree = cKDTree(space)
+    support = tree.query_ball_point(space, r=1.0, return_length=True)
+    order = np.argsort(-support, kind="stable")
+    chosen: list[tuple[Similarity, int]] = []
+    taken = np.zeros(len(h), dtype=bool)
+    for i in order:
+        if taken[i]:
+            continue
+        chosen.append((Similarity(*(float(x) for x in h[i])), int(support[i])))
+        taken[tree.query_ball_point(space[i], r=1.0)] = True
+        if len(chosen) >= keep:
+            break
+    return chosen
+
+
+class Problem:
+    """Clues and targets, with every (clue, target) pair as flat arrays built once: scoring a
+    hypothesis is one vectorised distance computation and a grouped minimum."""
+
+    def __init__(self, method: str, clues: list[Clue], targets: list[Target]) -> None:
+        self.method = method
+        self.clues = clues
+        self.targets = targets
+        self.anchors = np.array([c.anchor for c in clues]).reshape(-1, 2)
+        self._clue = np.repeat(np.arange(len(clues)), [len(c.targets) for c in clues])
+        self._target = np.array([t for c in clues for t in c.targets], dtype=int)
+        geoms = np.array([t.anchor for t in targets], dtype=object)
+        point_targets = len(geoms) > 0 and bool((shapely.get_type_id(geoms) == 0).all())
+        self._points = shapely.get_coordinates(geoms) if point_targets else None
+        self._geoms = geoms
+
+    def nearest(self, transform: Similarity | FittedTransform) -> tuple[Array, Array]:
+        """Each clue placed by `transform`: distance to its nearest target, and that target."""
+        best = np.full(len(self.clues), np.inf)
+        which = np.full(len(self.clues), -1)
+        if len(self._target) == 0:
+            return best, which
+        placed = transform.apply(self.anchors)[self._clue]
+        if self._points is not None:
+            gap = self._points[self._target] - placed
+            dist = np.hypot(gap[:, 0], gap[:, 1])
+        else:
+            dist = shapely.distance(self._geoms[self._target], shapely.points(placed))
+        order = np.lexsort((dist, self._clue))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = self._clue[order][1:] != self._clue[order][:-1]
+        chosen = order[first]
+        best[self._clue[chosen]] = dist[chosen]
+        which[self._clue[chosen]] = self._target[chosen]
+        return best, which
+
+    def score(self, transform: Similarity | FittedTransform, tolerance: float
+              ) -> tuple[int, float, Array, Array]:
+        """Consensus of a transform: distinct target groups within `tolerance` metres, the sum
+        of their distances (smaller is better), and each clue's distance and nearest target."""
+        dist, which = self.nearest(transform)
+        inliers = dist <= tolerance
+        groups = {self.targets[t].group for t in which[inliers].tolist()}
+        return len(groups), float(dist[inliers].sum()), dist, which
+
+    def pairs(self, transform: Similarity | FittedTransform, inliers: np.ndarray,
+              which: np.ndarray) -> tuple[Array, Array, Array]:
+        """Page points of the inlier clues (anchors and samples), the nearest map points of
+        their targets (anchor geometries and outlines) for `transform`, and the normal of the
+        target line there ((0, 0) for a point target)."""
+        page, geoms = [], []
+        for i in inliers.tolist():
+            clue, target = self.clues[i], self.targets[int(which[i])]
+            page.append(clue.anchor.reshape(1, 2))
+            geoms.append(np.array([target.anchor]))
+            if len(clue.samples):
+                page.append(clue.samples)
+                geoms.append(np.full(len(clue.samples), target.outline, dtype=object))
+        page_xy = np.vstack(page)
+        targets = np.concatenate(geoms)
+        placed = shapely.points(transform.apply(page_xy))
+        nearest = shapely.get_coordinates(shapely.shortest_line(targets, placed))[0::2]
+        return page_xy, nearest, _normals(targets, nearest)
+
+
+def _normals(lines: np.ndarray, at: Array) -> Array:
+    """Unit normals of each line at a point on it; (0, 0) for point geometries."""
+    normals = np.zeros_like(at)
+    lineal = shapely.get_dimensions(lines) == 1
+    if not lineal.any():
+        return normals
+    geoms, points = lines[lineal], shapely.points(at[lineal])
+    where = shapely.line_locate_point(geoms, points)
+    ahead = shapely.get_coordinates(shapely.line_interpolate_point(geoms, where + 0.5))
+    behind = shapely.get_coordinates(shapely.line_interpolate_point(geoms, where - 0.5))
+    tangent = ahead - behind
+    length = np.hypot(tangent[:, 0], tangent[:, 1])
+    ok = length > 1e-9
+    unit = np.zeros_like(tangent)
+    unit[ok] = tangent[ok] / length[ok, None]
+    normals[lineal] = np.column_stack([-unit[:, 1], unit[:, 0]])
+    return normals
+
+
+def best_hypothesis(problem: Problem, hypotheses: Array, tolerance_points: float,
+                    floor_m: float) -> tuple[Similarity, int] | None:
+    """The voted hypothesis that brings the most independent targets within tolerance
+    (metres: `tolerance_points` page points at the hypothesis' scale, at least `floor_m`)."""
+    centre = problem.anchors.mean(axis=0)
+    extent = float(np.ptp(problem.anchors, axis=0).max()) or 1.0
+    best: tuple[tuple[int, float], Similarity] | None = None
+    for hypothesis, support in vote(hypotheses, centre, extent):
+        tol = max(floor_m, tolerance_points * hypothesis.scale)
+        count, spread, _, _ = problem.score(hypothesis, tol)
+        log.debug("hypothesis %.3f m/pt, rotation %.1f°: %d votes, %d targets",
+                  hypothesis.scale, np.degrees(hypothesis.angle), support, count)
+        key = (count, -spread)
+        if best is None or key > best[0]:
+            best = (key, hypothesis)
+    return None if best is None else (best[1], best[0][0])
+
+
+def refine(problem: Problem, start: Similarity, transform: str, tolerance_points: float,
+           floor_m: float) -> tuple[FittedTransform, float]:
+    """Iterated closest points from `start`: each round, the inlier clues' anchors and samples
+    are paired with the nearest points of their targets and `transform` is fitted on those
+    pairs; the tolerance narrows to the fit's spread. Returns the fit and the last tolerance."""
+    current: Similarity | FittedTransform = start
+    tol = max(floor_m, tolerance_points * start.scale)
+    fitted: FittedTransform | None = None
+    for _ in range(_ICP_ROUNDS):
+        _, _, dist, which = problem.score(current, tol)
+        inliers = np.flatnonzero(dist <= tol)
+        if len(inliers) < 2:
+            break
+        page, world, normals = problem.pairs(current, inliers, which)
+        name = transform if len(page) >= 2 * MIN_POINTS[transform] else "helmert"
+        fitted = fit_to_lines(name, page, world, normals, "control points from matches")
+        current = fitted
+        tol = max(floor_m, min(tol, 4.0 * float(np.median(fitted.residuals)) + floor_m))
+    if fitted is None:
+        raise PdfError(f"the {problem.method} do not determine a transform (fewer than two "
+                       "agree).")
+    return fitted, tol
+
+
+def place(problem: Problem, hypotheses: Array, *, transform: str,
+          tolerance_points: float, floor_m: float, min_independent: int, where: str) -> Placement:
+    """The control points found from the problem's clues, or a `PdfError` saying why none."""
+    method, clues, targets = problem.method, problem.clues, problem.targets
+    found = best_hypothesis(problem, hypotheses, tolerance_points, floor_m)
+    if found is None or found[1] < 2:
+        raise PdfError(f"{where}: no placement by {method}: of {len(hypotheses)} hypotheses "
+                       f"from {len(clues)} clues, none brings two independent matches together.")
+    fitted, tol = refine(problem, found[0], transform, tolerance_points, floor_m)
+    _, _, dist, which = problem.score(fitted, tol)
+    inliers = np.flatnonzero(dist <= tol)
+    groups = sorted({targets[int(which[i])].group for i in inliers})
+    if len(groups) < min_independent:
+        raise PdfError(f"{where}: only {len(groups)} independent matches by {method} "
+                       f"({', '.join(groups[:6]) or 'none'}); at least {min_independent} are "
+                       "needed to trust a placement.")
+    page, world, _ = problem.pairs(fitted, inliers, which)
+    anchors = np.concatenate([[0], np.cumsum([1 + len(clues[i].samples) for i in inliers])[:-1]])
+    points = tuple(ControlPoint(f"m{n}", (float(page[k, 0]), float(page[k, 1])),
+                                (float(world[k, 0]), float(world[k, 1])))
+                   for n, k in enumerate(anchors.tolist(), start=1))
+    final = fit_transform(transform if len(points) >= MIN_POINTS[transform] else "helmert",
+                          np.array([p.page_xy for p in points]),
+                          np.array([p.map_xy for p in points]), where)
+    matched = tuple((clues[i].name, targets[int(which[i])].name) for i in inliers)
+    inside = set(inliers.tolist())
+    outliers = tuple((clues[i].name, targets[int(which[i])].name, float(dist[i]))
+                     for i in range(len(clues)) if i not in inside and which[i] >= 0)
+    return Placement(method, final, points, matched, outliers, len(groups))

@@ -1,0 +1,291 @@
+"""`sig2osm pdf georef`: control points found automatically for a plain (not georeferenced) PDF
+map, written as a QGIS Georeferencer `.points` file that `pdf extract --gcps` reads.
+
+Two methods, each ending in `consensus.place`: street-name labels matched to OSM streets
+(`label_matching`; OSM from a local extract or Overpass, `osm_streets`), or drawn parcel
+outlines matched to cadastre parcels by shape and neighbourhood (`parcel_matching`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pyproj import CRS, Transformer
+
+from pipeline.errors import OsmDataError, PdfError
+from pipeline.pdf.classify import Legend
+from pipeline.pdf.consensus import Placement, Problem, place
+from pipeline.pdf.extract import PageContent, clip_to_frame, map_frame, page_shapes
+from pipeline.pdf.georef import DEFAULT_MAX_RMS, DEFAULT_MIN_MATCHES, Georeference, crs_label
+from pipeline.pdf.label_matching import label_clues, label_hypotheses
+from pipeline.pdf.osm_streets import (
+    SearchArea,
+    Street,
+    metric_crs,
+    parse_bbox,
+    place_area,
+    places_from_file,
+    places_from_overpass,
+    street_elements_from_file,
+    streets_from_elements,
+    streets_from_overpass,
+)
+from pipeline.pdf.parcel_matching import (
+    Outlines,
+    drawn_outlines,
+    parcel_clues,
+    parcel_hypotheses,
+    read_parcels,
+)
+from pipeline.profile import DEFAULT_OVERPASS_URL
+
+if TYPE_CHECKING:
+    from pipeline.overpass import OverpassClient
+
+log = logging.getLogger(__name__)
+
+_LABEL_TOLERANCE_PT = 6.0  # a label's anchor this far (page points) from its street is an outlier
+_PARCEL_TOLERANCE_PT = 4.0  # a parcel's centroid this far from its cadastre parcel's
+_FLOOR_M = 5.0
+_PARCEL_FLOOR_M = 2.0
+
+
+@dataclass(frozen=True)
+class GeorefOptions:
+    page: int = 1
+    transform: str = "affine"
+    max_rms: float = DEFAULT_MAX_RMS
+    min_matches: int = DEFAULT_MIN_MATCHES
+    legend: Legend = field(default_factory=Legend)
+    crs: str | None = None  # CRS of the control points' map coordinates; None: the UTM zone
+
+
+@dataclass(frozen=True)
+class MapData:
+    """Where the map data comes from: an OSM extract or Overpass for streets, a cadastre file
+    for parcels; the search area from a box, a place name or a profile."""
+
+    osm: Path | None = None  # local extract; None: Overpass
+    parcels: Path | None = None  # cadastre parcels: match drawn outlines instead of labels
+    near: str | None = None  # place name
+    bbox: str | None = None  # "W,S,E,N" in degrees
+    overpass_url: str = DEFAULT_OVERPASS_URL
+    cache: Path | None = None  # Overpass answers' cache folder
+
+
+@dataclass(frozen=True)
+class Found:
+    """A placement and the CRS its map coordinates are in."""
+
+    placement: Placement
+    crs: CRS
+    area: str  # where the map data came from
+
+
+def _page(path: Path, options: GeorefOptions) -> tuple[PageContent, list, list]:
+    content = page_shapes(path, options.page, options.legend)
+    frame = map_frame(content, Georeference("none", None, None), options.legend)
+    shapes = clip_to_frame(content.shapes, frame)
+    labels = [lab for lab in content.labels if frame is None or frame.contains(lab.point)]
+    return content, shapes, labels
+
+
+def georeference_by_parcels(path: Path, cadastre: Outlines, crs: CRS, area: str,
+                            options: GeorefOptions) -> Found:
+    """Control points from the drawn parcel outlines matched to `cadastre`: each polygon style
+    of the page with enough whole outlines is tried; the one placing the most parcels wins."""
+    where = f"PDF {path} page {options.page}"
+    content, shapes, _labels = _page(path, options)
+    frame = map_frame(content, Georeference("none", None, None), options.legend)
+    styles = drawn_outlines(shapes, frame)
+    if not styles:
+        raise PdfError(f"{where}: no polygon style with at least 6 whole outlines inside the map "
+                       "frame: no drawn parcels to match.")
+    best: Placement | None = None
+    refusals = []
+    for style, drawn in sorted(styles.items(), key=lambda kv: -len(kv[1]))[:4]:
+        problem = Problem(f"parcels ({style})", *parcel_clues(drawn, cadastre))
+        try:
+            found = place(problem, parcel_hypotheses(drawn, cadastre),
+                          transform=options.transform, tolerance_points=_PARCEL_TOLERANCE_PT,
+                          floor_m=_PARCEL_FLOOR_M, min_independent=options.min_matches,
+                          where=where)
+        except PdfError as exc:
+            refusals.append(f"{style}: {str(exc).removeprefix(where + ': ')}")
+            continue
+        if best is None or found.independent > best.independent:
+            best = found
+    if best is None:
+        raise PdfError(f"{where}: the drawn outlines match no cadastre parcels of {area} "
+                       f"consistently ({len(cadastre)} parcels): " + "; ".join(refusals))
+    _report(best, where)
+    _check(best, options, where)
+    return Found(best, crs, area)
+
+
+def _check(found: Placement, options: GeorefOptions, where: str) -> None:
+    """Refuse a placement less accurate than --max-rms, naming the worst points."""
+    residuals = found.transform.residuals
+    worst = np.argsort(-residuals)[:3]
+    listing = ", ".join(f"{found.matched[i][0]} → {found.matched[i][1]} {residuals[i]:.1f} m"
+                        for i in worst)
+    if found.rms_m > options.max_rms:
+        raise PdfError(f"{where}: the {found.transform.name} transform from {len(residuals)} "
+                       f"control points found by {found.method} has an RMS error of "
+                       f"{found.rms_m:.1f} m, above the {options.max_rms:g} m limit (--max-rms); "
+                       f"largest residuals: {listing}.")
+
+
+def georeference_by_streets(path: Path, streets: list[Street], crs: CRS, area: str,
+                            options: GeorefOptions) -> Found:
+    """Control points from the street-name labels of the page matched to `streets`."""
+    where = f"PDF {path} page {options.page}"
+    if len(streets) == 0:
+        raise PdfError(f"{where}: no named OSM street in {area}; check --near/--bbox or --osm.")
+    _content, shapes, labels = _page(path, options)
+    clues, targets = label_clues(labels, shapes, streets)
+    if len(clues) < 2:
+        raise PdfError(f"{where}: {len(clues)} of the page's {len(labels)} text labels name an "
+                       f"OSM street of {area}; at least {options.min_matches} distinct streets "
+                       "are needed. Is the search area right (--near, --bbox)?")
+    hypotheses = label_hypotheses(clues, targets)
+    found = place(Problem("street labels", clues, targets), hypotheses,
+                  transform=options.transform,
+                  tolerance_points=_LABEL_TOLERANCE_PT, floor_m=_FLOOR_M,
+                  min_independent=options.min_matches, where=where)
+    _report(found, where)
+    _check(found, options, where)
+    return Found(found, crs, area)
+
+
+def _report(found: Placement, where: str) -> None:
+    log.info("%s: %d control points by %s (%d independent), %s transform, RMS %.2f m", where,
+             len(found.control_points), found.method, found.independent, found.transform.name,
+             found.rms_m)
+    for clue, target, distance in found.outliers:
+        log.warning("%s: outlier %s: %.0f m from %s", where, clue, distance, target)
+
+
+def find_control_points(path: Path, data: MapData, options: GeorefOptions) -> Found:
+    """Control points for a plain PDF map: by parcels when a cadastre is given, else by street
+    labels against OSM (a local extract, or Overpass around --near/--bbox)."""
+    with _overpass(data) as client:
+        area = _search_area(data, client)
+        if data.parcels is not None:
+            crs = metric_crs(area.bbox, options.crs) if area else _parcels_crs(
+                data.parcels, options.crs)
+            cadastre = read_parcels(data.parcels, area.bbox if area else None, crs)
+            where = f"{data.parcels.name}" + (f" in {area.origin}" if area else "")
+            return georeference_by_parcels(path, cadastre, crs, where, options)
+        if data.osm is not None:
+            elements, extent = street_elements_from_file(data.osm)
+            crs = metric_crs(area.bbox if area else extent, options.crs)
+            streets = streets_from_elements(elements, area, crs)
+            where = f"{data.osm.name}" + (f" in {area.origin}" if area else "")
+        else:
+            if area is None or client is None:
+                raise PdfError(f"PDF {path}: without --osm the streets come from Overpass, which "
+                               "needs a search area: give --near PLACE or --bbox W,S,E,N.")
+            crs = metric_crs(area.bbox, options.crs)
+            streets = streets_from_overpass(client, area, crs)
+            where = f"Overpass ({data.overpass_url}) in {area.origin}"
+        if not streets:
+            raise OsmDataError(f"no named OSM street in {where}: the OSM data holds none there "
+                               "(a wrong area or a partial extract?).")
+        return georeference_by_streets(path, streets, crs, where, options)
+
+
+def _search_area(data: MapData, client: OverpassClient | None) -> SearchArea | None:
+    if data.bbox and data.near:
+        raise PdfError("give --near or --bbox, not both.")
+    if data.bbox:
+        return parse_bbox(data.bbox)
+    if not data.near:
+        return None
+    if data.osm is not None:
+        return place_area(data.near, places_from_file(data.osm), data.osm.name)
+    assert client is not None
+    return place_area(data.near, places_from_overpass(client, data.near),
+                      f"Overpass ({data.overpass_url})")
+
+
+@contextmanager
+def _overpass(data: MapData) -> Iterator[OverpassClient | None]:
+    """An Overpass client when some data must come from Overpass, else None."""
+    needs = data.osm is None and (data.parcels is None or (data.near and not data.bbox))
+    if not needs:
+        yield None
+        return
+    from pipeline.http import HttpClient
+    from pipeline.overpass import DEFAULT_SETTINGS, OverpassClient
+
+    with HttpClient(data.cache, "pdf georef", DEFAULT_SETTINGS) as http:
+        yield OverpassClient(http, data.overpass_url)
+
+
+def _parcels_crs(path: Path, wanted: str | None) -> CRS:
+    """The metric CRS of a cadastre file read whole: `wanted`, else from its extent."""
+    if wanted:
+        return metric_crs((0.0, 0.0, 0.0, 0.0), wanted)
+    import pyogrio
+
+    source = f"/vsigzip/{path}" if path.suffix == ".gz" else str(path)
+    try:
+        info = pyogrio.read_info(source, force_total_bounds=True)
+    except Exception as exc:  # pyogrio raises its own errors for unreadable files
+        raise PdfError(f"Parcels file {path}: not a readable vector layer ({exc}).") from exc
+    bounds = info.get("total_bounds")
+    file_crs = CRS.from_user_input(info["crs"]) if info.get("crs") else CRS.from_epsg(4326)
+    if bounds is None:
+        raise PdfError(f"Parcels file {path}: empty layer.")
+    to_lonlat = Transformer.from_crs(file_crs, "EPSG:4326", always_xy=True)
+    west, south, east, north = to_lonlat.transform_bounds(*bounds)
+    return metric_crs((west, south, east, north), None)
+
+
+def write_points_file(found: Found, target: Path, dpi: float = 72.0) -> Path:
+    """A QGIS Georeferencer `.points` file: `#CRS:`, then mapX,mapY,sourceX,sourceY,enable,
+    dX,dY,residual (metres) and, ignored by QGIS, the point's name. Source positions are
+    pixels of the page rendered at `dpi`, y negative downwards (page points at 72 dpi).
+    Outliers follow as disabled points (enable 0) so a person can see and re-enable them."""
+    placement = found.placement
+    transform = placement.transform
+    scale = dpi / 72.0
+    buffer = io.StringIO()
+    buffer.write(f"#CRS: {crs_label(found.crs)}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["mapX", "mapY", "sourceX", "sourceY", "enable", "dX", "dY", "residual",
+                     "name"])
+    fitted = transform.apply(np.array([p.page_xy for p in placement.control_points]))
+    for point, (fx, fy), (clue, street) in zip(placement.control_points, fitted,
+                                               placement.matched, strict=True):
+        dx, dy = point.map_xy[0] - fx, point.map_xy[1] - fy
+        writer.writerow([f"{point.map_xy[0]:.3f}", f"{point.map_xy[1]:.3f}",
+                         f"{point.page_xy[0] * scale:.4f}", f"{point.page_xy[1] * scale:.4f}", 1,
+                         f"{dx:.3f}", f"{dy:.3f}", f"{np.hypot(dx, dy):.3f}",
+                         f"{clue} → {street}"])
+    _write_atomically(target, buffer.getvalue())
+    return target
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
