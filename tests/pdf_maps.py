@@ -49,6 +49,13 @@ class MapSpec:
     crs: str = "EPSG:2154"
     symbols: int = 12
     seed: int = 1
+    # A map drawn from other data than OSM's: streets simplified (Douglas-Peucker, metres) and
+    # moved by a smooth field of this amplitude (metres); labels that name no OSM street, and
+    # real names written on the wrong street.
+    simplify_m: float = 0.0
+    warp_m: float = 0.0
+    unknown_labels: int = 0
+    wrong_labels: int = 0
 
 
 @dataclass
@@ -96,8 +103,22 @@ def _streets(spec: MapSpec) -> tuple[list[tuple[str | None, str, BaseGeometry]],
             continue
         xy = np.array(element.geometry.coords)
         metric = np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1]))
-        streets.append((element.tags.get("name"), element.tags["highway"], LineString(metric)))
+        line = shapely.simplify(LineString(_warp(metric, spec)), spec.simplify_m)
+        streets.append((element.tags.get("name"), element.tags["highway"], line))
     return streets, to_metric
+
+
+def _warp(xy: np.ndarray, spec: MapSpec) -> np.ndarray:
+    """A smooth displacement (wavelengths 150–400 m) of at most `spec.warp_m` metres."""
+    if spec.warp_m <= 0:
+        return xy
+    rng = np.random.default_rng(spec.seed)
+    waves = rng.uniform(150, 400, size=(3, 2))
+    phases = rng.uniform(0, 2 * np.pi, size=(3, 2))
+    shift = sum(np.column_stack([np.sin(xy[:, 1] / waves[k, 0] + phases[k, 0]),
+                                 np.cos(xy[:, 0] / waves[k, 1] + phases[k, 1])])
+                for k in range(3))
+    return xy + shift * spec.warp_m / 3.0
 
 
 def _width(highway: str) -> float:
@@ -149,29 +170,37 @@ def _draw_label(page: pymupdf.Page, text: str, centre: np.ndarray, angle: float,
     return Point(*(centre - normal * offset))
 
 
-def _label_streets(page: pymupdf.Page, named: dict[str, list[BaseGeometry]], style: str,
+def _label_streets(page: pymupdf.Page, named: dict[str, list[BaseGeometry]], spec: MapSpec,
                    frame: BaseGeometry) -> list[str]:
-    size, font = (6.5, "hebo") if style == "casing" else (7.0, "helv")
+    """Label each street that has a straight stretch for it; then, as on real maps made from
+    other data, a few labels name no OSM street and a few name the wrong street."""
+    size, font = (6.5, "hebo") if spec.style == "casing" else (7.0, "helv")
     taken: list[BaseGeometry] = []
-    written = []
+    spots: list[tuple[str, np.ndarray, float]] = []
     for name in sorted(named):
         line = shapely.line_merge(shapely.union_all(named[name])).intersection(frame.buffer(-8))
-        text = _label_text(name, style)
-        width = pymupdf.get_text_length(text, fontname=font, fontsize=size)
+        width = pymupdf.get_text_length(_label_text(name, spec.style), fontname=font, fontsize=size)
         spot = _label_spot(line, width)
         if spot is None:
             continue
         centre, angle = spot
         a = math.radians(angle)
-        footprint = shapely.buffer(LineString([
-            centre - np.array([math.cos(a), -math.sin(a)]) * width / 2,
-            centre + np.array([math.cos(a), -math.sin(a)]) * width / 2]), size)
-        if any(footprint.intersects(t) for t in taken):
-            continue
-        taken.append(footprint)
-        _draw_label(page, text, centre, angle, size, 7.0 if style == "casing" else 0.0, font)
-        written.append(name)
-    return written
+        along = np.array([math.cos(a), -math.sin(a)]) * width / 2
+        footprint = shapely.buffer(LineString([centre - along, centre + along]), size)
+        if not any(footprint.intersects(t) for t in taken):
+            taken.append(footprint)
+            spots.append((name, centre, angle))
+    texts = [name for name, _, _ in spots]
+    rng = random.Random(spec.seed)
+    chosen = rng.sample(range(len(spots)), min(len(spots), spec.unknown_labels + spec.wrong_labels))
+    for k, i in enumerate(chosen):
+        texts[i] = (rng.choice(["Rue du Projet", "Allée des Futurs Jardins", "Promenade du Conseil",
+                                "Chemin de la Concertation"]) if k < spec.unknown_labels
+                    else rng.choice([n for n in named if n not in texts]))  # another street
+    for text, (_name, centre, angle) in zip(texts, spots, strict=True):
+        _draw_label(page, _label_text(text, spec.style), centre, angle, size,
+                    7.0 if spec.style == "casing" else 0.0, font)
+    return texts
 
 
 def _symbol_positions(spec: MapSpec, inner: BaseGeometry) -> list[np.ndarray]:
@@ -251,7 +280,7 @@ def draw_plain_map(spec: MapSpec, target: Path) -> DrawnMap:
         if name:
             named.setdefault(name, []).append(geom)
     drawn = DrawnMap(target, spec.crs, streets_drawn=len(on_page))
-    drawn.labels = _label_streets(page, named, spec.style, frame)
+    drawn.labels = _label_streets(page, named, spec, frame)
     inner = shapely.affinity.scale(frame, 0.8, 0.8)
     for i, at in enumerate(_symbol_positions(spec, inner)):
         # the first half and the touching and overlapping pairs: first kind; the rest: second
@@ -279,6 +308,7 @@ class PlanSpec:
     crs: str = "EPSG:2154"
     symbols: int = 3
     seed: int = 2
+    outlined: bool = False  # the parcel network as one thin filled outline (Illustrator's way)
 
 
 def _parcels(spec: PlanSpec, place: _Placement, frame: BaseGeometry) -> list[tuple[str, np.ndarray]]:
@@ -299,6 +329,17 @@ def _parcels(spec: PlanSpec, place: _Placement, frame: BaseGeometry) -> list[tup
     return rings
 
 
+def _draw_outlined(rings: list[np.ndarray], page: pymupdf.Page) -> None:
+    """The 0.5 pt strokes of every ring converted to one filled outline with holes."""
+    network = shapely.union_all([LineString(r).buffer(0.25, cap_style="flat") for r in rings])
+    shape = page.new_shape()
+    for polygon in shapely.get_parts(network):
+        for ring in [polygon.exterior, *polygon.interiors]:
+            shape.draw_polyline([tuple(c) for c in ring.coords])
+    shape.finish(color=None, fill=(0.137, 0.122, 0.125), even_odd=True, closePath=True)
+    shape.commit()
+
+
 def draw_parcel_plan(spec: PlanSpec, target: Path) -> DrawnMap:
     """A plan like Bondy's council plans: parcel outlines (0.5 pt), a few buildings filled
     grey, house numbers, red access triangles, a legend and a frame; the page turned a quarter."""
@@ -315,9 +356,12 @@ def draw_parcel_plan(spec: PlanSpec, target: Path) -> DrawnMap:
         if inner.geom_type == "Polygon" and inner.area > 200 and rng.random() < 0.3:
             page.draw_polyline([tuple(c) for c in inner.exterior.coords], color=None,
                                fill=(0.886, 0.89, 0.894), closePath=True)
-    for _pid, ring in rings:
-        page.draw_polyline([tuple(c) for c in ring], color=(0.137, 0.122, 0.125), width=0.5,
-                           closePath=True)
+    if spec.outlined:
+        _draw_outlined([ring for _pid, ring in rings], page)
+    else:
+        for _pid, ring in rings:
+            page.draw_polyline([tuple(c) for c in ring], color=(0.137, 0.122, 0.125), width=0.5,
+                               closePath=True)
     drawn = DrawnMap(target, spec.crs)
     inner_frame = shapely.affinity.scale(frame, 0.8, 0.8)
     for number, (_pid, ring) in enumerate(rings[: 40]):

@@ -144,25 +144,26 @@ GROUP_TOLERANCE = 24.0  # RGB distance: colours this near, chained, are shades o
 
 
 def style_layers(keys: Iterable[tuple[Style, str]]) -> dict[tuple[Style, str], str]:
-    """A layer name for each (style, geometry kind) of unclassified shapes. Styles that differ
+    """A layer name for each (style, geometry kind) of unclassified shapes (`keys`: one per
+    shape). Styles that differ
     only by near colours within one OCG layer and kind share a layer: colours are near when the
     layer's own palette links them in steps of at most `GROUP_TOLERANCE` (the shades of a
     hill-shaded icon, a colour ramp), so red and blue categories stay apart while 600 shades of
     one green do not. The layer is named without the colours that vary (each feature keeps its
     colours in the `fill` and `stroke` fields); a style alone keeps its colours in the name."""
-    keys = list(dict.fromkeys(keys))
+    counts = Counter(keys)
+    keys = list(counts)
     shade = _shade_classes(keys)
     groups: dict[tuple[Any, ...], list[tuple[Style, str]]] = defaultdict(list)
     for style, kind in keys:
         groups[(style.layer, kind, style.width, style.dash, shade.get((style.layer, style.fill)),
                 shade.get((style.layer, style.stroke)))].append((style, kind))
     names: dict[tuple[Style, str], str] = {}
-    taken: Counter[str] = Counter()
-    for group in sorted(groups.values(), key=lambda g: -len(g)):
-        name = _group_name(group)
-        taken[name] += 1
-        suffix = f"_{taken[name]}" if taken[name] > 1 else ""
-        names.update({key: name[: 63 - len(suffix)] + suffix for key in group})
+    taken: set[str] = set()
+    for group in sorted(groups.values(), key=lambda g: -sum(counts[k] for k in g)):
+        name = _group_name(group, counts, taken)
+        taken.add(name)
+        names.update(dict.fromkeys(group, name))
     return names
 
 
@@ -183,14 +184,21 @@ def _shade_classes(keys: list[tuple[Style, str]]) -> dict[tuple[str | None, str 
     return classes
 
 
-def _group_name(group: list[tuple[Style, str]]) -> str:
-    style, kind = group[0]
-    if len(group) > 1:  # drop the colours that vary within the group
-        fills = {s.fill for s, _ in group}
-        strokes = {s.stroke for s, _ in group}
-        style = replace(style, fill="#" if len(fills) > 1 else style.fill,
-                        stroke="#" if len(strokes) > 1 else style.stroke)
-    return style_layer_name(style, kind)
+def _group_name(group: list[tuple[Style, str]], counts: Counter[tuple[Style, str]],
+                taken: set[str]) -> str:
+    """The name of the group's style; for shades, without the colours that vary (when another
+    group of shades has that name already: the most common style's colours and `_shades`)."""
+    style, kind = max(group, key=lambda k: counts[k])
+    if len(group) == 1:
+        return style_layer_name(style, kind)
+    fills = {s.fill for s, _ in group}
+    strokes = {s.stroke for s, _ in group}
+    plain = style_layer_name(replace(style, fill="#" if len(fills) > 1 else style.fill,
+                                     stroke="#" if len(strokes) > 1 else style.stroke), kind)
+    if plain not in taken:
+        return plain
+    name = style_layer_name(style, kind).removesuffix(f"_{kind}")
+    return f"{name[: 63 - len(kind) - 8]}_shades_{kind}"
 
 
 def load_legend(path: Path) -> Legend:

@@ -177,7 +177,7 @@ def styles(pdf_file: Path, page: int) -> None:
         groups[(shape.style, shape.kind)].append(shape)
     click.echo(f"{pdf_file.name} page {page}: {len(content.shapes)} shapes in {len(groups)} "
                f"styles, {len(content.labels)} text labels")
-    layers = style_layers(groups)
+    layers = style_layers(key for key, members in groups.items() for _ in members)
     for (style, kind), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         point = members[0].geometry.representative_point()
         symbol = f" {members[0].symbol}" if members[0].symbol else ""

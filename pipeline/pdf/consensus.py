@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import PdfError
@@ -34,10 +33,11 @@ from pipeline.pdf.transforms import (
 
 log = logging.getLogger(__name__)
 
-_VOTE_ANGLE = np.radians(3.0)  # hypotheses this close in rotation vote for each other
-_VOTE_SCALE = 0.04  # … in log scale
-_VOTE_SHIFT = 0.03  # … in where the clues' centre lands, as a share of their extent
+_VOTE_ANGLE = np.radians(4.0)  # cells of the vote: rotation
+_VOTE_SCALE = 0.1  # … log scale
+_VOTE_SHIFT = 0.06  # … where the clues' centre lands, as a share of their extent
 _VERIFIED = 30  # best-voted hypotheses scored against every clue
+_SETTLE_ROUNDS = 3
 _ICP_ROUNDS = 12
 
 
@@ -111,33 +111,53 @@ class Placement:
         return self.transform.rms
 
 
-def vote(hypotheses: Array, centre: Array, extent: float,
+@dataclass(frozen=True)
+class Hypotheses:
+    """Similarity hypotheses, rows (a, b, tx, ty), and the pair of clues each came from."""
+
+    params: Array
+    pairs: np.ndarray  # an id per row: rows of one pair of clues share it
+
+    @classmethod
+    def stack(cls, parts: list[tuple[Array, int]]) -> Hypotheses:
+        rows = [p for p, _ in parts if len(p)]
+        ids = [np.full(len(p), i) for p, i in parts if len(p)]
+        return cls(np.vstack(rows) if rows else np.empty((0, 4)),
+                   np.concatenate(ids) if ids else np.empty(0, dtype=int))
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+
+def vote(hypotheses: Hypotheses, centre: Array, extent: float,
          keep: int = _VERIFIED) -> list[tuple[Similarity, int]]:
-    """The best-supported hypotheses (rows a, b, tx, ty) and how many others agree with each
-    (non-maximum suppressed: one per cluster)."""
+    """The best-supported hypotheses and their support: the number of distinct pairs of clues
+    proposing one within a cell of (rotation, scale, where the clues' centre lands). A pair
+    along a straight street proposes a whole line of hypotheses; it still counts once. Two
+    grids, offset by half a cell, so a cluster on a cell border is not split."""
     if len(hypotheses) == 0:
         return []
-    h = np.asarray(hypotheses, dtype=float)
+    h = hypotheses.params
     angle = np.arctan2(h[:, 1], h[:, 0])
     log_scale = np.log(np.hypot(h[:, 0], h[:, 1]))
     lands = np.column_stack([h[:, 0] * centre[0] - h[:, 1] * centre[1] + h[:, 2],
                              h[:, 1] * centre[0] + h[:, 0] * centre[1] + h[:, 3]])
     unit = np.exp(log_scale)[:, None] * extent * _VOTE_SHIFT
-    space = np.column_stack([np.cos(angle) / _VOTE_ANGLE, np.sin(angle) / _VOTE_ANGLE,
-                             log_scale / _VOTE_SCALE, lands / unit])
-    tree = cKDTree(space)
-    support = tree.query_ball_point(space, r=1.0, return_length=True)
-    order = np.argsort(-support, kind="stable")
-    chosen: list[tuple[Similarity, int]] = []
-    taken = np.zeros(len(h), dtype=bool)
-    for i in order:
-        if taken[i]:
-            continue
-        chosen.append((Similarity(*(float(x) for x in h[i])), int(support[i])))
-        taken[tree.query_ball_point(space[i], r=1.0)] = True
-        if len(chosen) >= keep:
-            break
-    return chosen
+    space = np.column_stack([angle / _VOTE_ANGLE, log_scale / _VOTE_SCALE, lands / unit])
+    best: dict[tuple[int, ...], tuple[int, int]] = {}  # cell → (support, a member row)
+    for offset in (0.0, 0.5):
+        cells = np.floor(space + offset).astype(np.int64)
+        cells[:, 0] %= round(2 * np.pi / _VOTE_ANGLE)
+        _, cell_of = np.unique(cells, axis=0, return_inverse=True)
+        cell_of = cell_of.reshape(-1)
+        distinct = np.unique(np.column_stack([cell_of, hypotheses.pairs]), axis=0)
+        support = np.bincount(distinct[:, 0], minlength=cell_of.max() + 1)
+        for cell in np.argsort(-support)[:keep]:
+            rows = np.flatnonzero(cell_of == cell)
+            key = (round(offset * 2), int(cell))
+            best[key] = (int(support[cell]), int(rows[len(rows) // 2]))
+    ranked = sorted(best.values(), key=lambda v: -v[0])[:keep]
+    return [(Similarity(*(float(x) for x in h[row])), support) for support, row in ranked]
 
 
 class Problem:
@@ -224,31 +244,50 @@ def _normals(lines: np.ndarray, at: Array) -> Array:
     return normals
 
 
-def best_hypothesis(problem: Problem, hypotheses: Array, tolerance_points: float,
-                    floor_m: float) -> tuple[Similarity, int] | None:
+def best_hypothesis(problem: Problem, hypotheses: Hypotheses, tolerance_points: float,
+                    floor_m: float) -> tuple[Similarity | FittedTransform, int] | None:
     """The voted hypothesis that brings the most independent targets within tolerance
-    (metres: `tolerance_points` page points at the hypothesis' scale, at least `floor_m`)."""
+    (metres: `tolerance_points` page points at the hypothesis' scale, at least `floor_m`),
+    each first settled by a few rounds of fitting a similarity on its inliers (a hypothesis
+    from two clues is only as good as those two)."""
     centre = problem.anchors.mean(axis=0)
     extent = float(np.ptp(problem.anchors, axis=0).max()) or 1.0
-    best: tuple[tuple[int, float], Similarity] | None = None
+    best: tuple[tuple[int, float], Similarity | FittedTransform] | None = None
     for hypothesis, support in vote(hypotheses, centre, extent):
         tol = max(floor_m, tolerance_points * hypothesis.scale)
-        count, spread, _, _ = problem.score(hypothesis, tol)
-        log.debug("hypothesis %.3f m/pt, rotation %.1f°: %d votes, %d targets",
+        settled = _settle(problem, hypothesis, 2.0 * tol)
+        count, spread, _, _ = problem.score(settled, tol)
+        log.debug("hypothesis %.3f m/pt, rotation %.1f°: %d pairs, %d targets",
                   hypothesis.scale, np.degrees(hypothesis.angle), support, count)
         key = (count, -spread)
         if best is None or key > best[0]:
-            best = (key, hypothesis)
+            best = (key, settled)
     return None if best is None else (best[1], best[0][0])
 
 
-def refine(problem: Problem, start: Similarity, transform: str, tolerance_points: float,
-           floor_m: float) -> tuple[FittedTransform, float]:
+def _settle(problem: Problem, start: Similarity, tolerance: float
+            ) -> Similarity | FittedTransform:
+    current: Similarity | FittedTransform = start
+    for _ in range(_SETTLE_ROUNDS):
+        _, _, dist, which = problem.score(current, tolerance)
+        inliers = np.flatnonzero(dist <= tolerance)
+        if len(inliers) < 3:
+            return current
+        page, world, normals = problem.pairs(current, inliers, which)
+        try:
+            current = fit_to_lines("helmert", page, world, normals, "matches")
+        except PdfError:
+            return current
+    return current
+
+
+def refine(problem: Problem, start: Similarity | FittedTransform, transform: str,
+           tolerance_points: float, floor_m: float) -> tuple[FittedTransform, float]:
     """Iterated closest points from `start`: each round, the inlier clues' anchors and samples
     are paired with the nearest points of their targets and `transform` is fitted on those
     pairs; the tolerance narrows to the fit's spread. Returns the fit and the last tolerance."""
     current: Similarity | FittedTransform = start
-    tol = max(floor_m, tolerance_points * start.scale)
+    tol = max(floor_m, tolerance_points * _scale(start))
     fitted: FittedTransform | None = None
     for _ in range(_ICP_ROUNDS):
         _, _, dist, which = problem.score(current, tol)
@@ -266,7 +305,15 @@ def refine(problem: Problem, start: Similarity, transform: str, tolerance_points
     return fitted, tol
 
 
-def place(problem: Problem, hypotheses: Array, *, transform: str,
+def _scale(transform: Similarity | FittedTransform) -> float:
+    """Metres per page point, on average over directions."""
+    if isinstance(transform, Similarity):
+        return transform.scale
+    corners = transform.apply(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    return float(np.sqrt(abs(np.cross(corners[1] - corners[0], corners[2] - corners[0]))))
+
+
+def place(problem: Problem, hypotheses: Hypotheses, *, transform: str,
           tolerance_points: float, floor_m: float, min_independent: int, where: str) -> Placement:
     """The control points found from the problem's clues, or a `PdfError` saying why none."""
     method, clues, targets = problem.method, problem.clues, problem.targets

@@ -26,7 +26,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from conflation.names import name_similarity, normalise_name
-from pipeline.pdf.consensus import Clue, Target, similarities
+from pipeline.pdf.consensus import Clue, Hypotheses, Target, similarities
 from pipeline.pdf.osm_streets import Street
 from pipeline.pdf.shapes import Shape
 from pipeline.pdf.symbols import Label
@@ -200,11 +200,16 @@ def _rotations(clues: list[Clue], samples: dict[int, _StreetSamples], peaks: int
     smooth = np.sum([np.roll(votes, k) for k in (-2, -1, 0, 1, 2)], axis=0)
     is_peak = (smooth >= np.roll(smooth, 1)) & (smooth > np.roll(smooth, -1))
     best = np.argsort(-np.where(is_peak, smooth, -1.0))[:peaks]
-    return [float(np.radians(b + 0.5)) for b in best if smooth[b] > 0]
+    found = []
+    for b in best[smooth[best] > 0]:
+        around = np.arange(b - 2, b + 3)  # the peak's centre of mass: finer than a degree
+        weights = votes[around % 180]
+        found.append(float(np.radians((around + 0.5) @ weights / max(weights.sum(), 1e-12))))
+    return found
 
 
-def label_hypotheses(clues: list[Clue], targets: list[Target], seed: int = 0) -> Array:
-    """Similarity hypotheses (rows a, b, tx, ty) from pairs of labels (see the module text)."""
+def label_hypotheses(clues: list[Clue], targets: list[Target], seed: int = 0) -> Hypotheses:
+    """Similarity hypotheses from pairs of labels (see the module text)."""
     used = sorted({t for c in clues for t in c.targets})
     samples = {t: _street_samples(targets[t].outline) for t in used}
     rotations = _rotations(clues, samples)
@@ -212,9 +217,10 @@ def label_hypotheses(clues: list[Clue], targets: list[Target], seed: int = 0) ->
              if np.hypot(*(clues[i].anchor - clues[j].anchor)) >= 30.0]
     if len(pairs) > _MAX_PAIRS:
         pairs = random.Random(seed).sample(pairs, _MAX_PAIRS)
-    found = [_pair_hypotheses(clues[i], clues[j], theta, samples)
-             for i, j in pairs for theta0 in rotations for theta in (theta0, theta0 + np.pi)]
-    hypotheses = np.vstack(found) if found else np.empty((0, 4))
+    hypotheses = Hypotheses.stack([
+        (_pair_hypotheses(clues[i], clues[j], theta, samples), n)
+        for n, (i, j) in enumerate(pairs) for theta0 in rotations
+        for theta in (theta0, theta0 + np.pi)])
     log.debug("labels: %d rotations, %d pairs, %d hypotheses", len(rotations), len(pairs),
               len(hypotheses))
     return hypotheses

@@ -27,7 +27,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import PdfError
-from pipeline.pdf.consensus import Clue, Target, similarities
+from pipeline.pdf.consensus import Clue, Hypotheses, Target, similarities
 from pipeline.pdf.shapes import Shape
 from pipeline.pdf.transforms import Array
 
@@ -159,20 +159,19 @@ def parcel_clues(drawn: Outlines, cadastre: Outlines) -> tuple[list[Clue], list[
     return clues, targets
 
 
-def parcel_hypotheses(drawn: Outlines, cadastre: Outlines) -> Array:
-    """Similarities (rows a, b, tx, ty) from drawn neighbour pairs onto cadastre pairs that
-    look alike."""
+def parcel_hypotheses(drawn: Outlines, cadastre: Outlines) -> Hypotheses:
+    """Similarities from drawn neighbour pairs onto cadastre pairs that look alike."""
     page_pairs, page_desc = _pairs(drawn)
     map_pairs, map_desc = _pairs(cadastre)
     k = min(_PAIR_MATCHES, len(map_desc))
     distance, index = cKDTree(map_desc).query(page_desc, k=k)
-    found = [np.empty((0, 4))]
+    found = []
     for row, (a, b) in enumerate(page_pairs):
         near = np.atleast_1d(index[row])[np.atleast_1d(distance[row]) <= 3.0]
-        found.append(similarities(drawn.centroids[a], drawn.centroids[b],
-                                  cadastre.centroids[map_pairs[near, 0]],
-                                  cadastre.centroids[map_pairs[near, 1]]))
-    hypotheses = np.vstack(found)
+        found.append((similarities(drawn.centroids[a], drawn.centroids[b],
+                                   cadastre.centroids[map_pairs[near, 0]],
+                                   cadastre.centroids[map_pairs[near, 1]]), row))
+    hypotheses = Hypotheses.stack(found)
     log.debug("parcels: %d drawn pairs, %d cadastre pairs, %d hypotheses", len(page_pairs),
               len(map_pairs), len(hypotheses))
     return hypotheses
