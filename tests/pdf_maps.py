@@ -66,6 +66,8 @@ class DrawnMap:
     crs: str
     symbols: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # per style
     labels: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)  # labels written on the wrong street
+    unknown: list[str] = field(default_factory=list)  # labels naming no OSM street
     streets_drawn: int = 0
 
 
@@ -171,7 +173,7 @@ def _draw_label(page: pymupdf.Page, text: str, centre: np.ndarray, angle: float,
 
 
 def _label_streets(page: pymupdf.Page, named: dict[str, list[BaseGeometry]], spec: MapSpec,
-                   frame: BaseGeometry) -> list[str]:
+                   frame: BaseGeometry, drawn: DrawnMap) -> None:
     """Label each street that has a straight stretch for it; then, as on real maps made from
     other data, a few labels name no OSM street and a few name the wrong street."""
     size, font = (6.5, "hebo") if spec.style == "casing" else (7.0, "helv")
@@ -194,13 +196,17 @@ def _label_streets(page: pymupdf.Page, named: dict[str, list[BaseGeometry]], spe
     rng = random.Random(spec.seed)
     chosen = rng.sample(range(len(spots)), min(len(spots), spec.unknown_labels + spec.wrong_labels))
     for k, i in enumerate(chosen):
-        texts[i] = (rng.choice(["Rue du Projet", "Allée des Futurs Jardins", "Promenade du Conseil",
-                                "Chemin de la Concertation"]) if k < spec.unknown_labels
-                    else rng.choice([n for n in named if n not in texts]))  # another street
+        if k < spec.unknown_labels:
+            texts[i] = ["Rue du Projet", "Allée des Futurs Jardins", "Promenade du Conseil",
+                        "Chemin de la Concertation"][k % 4]
+            drawn.unknown.append(_label_text(texts[i], spec.style))
+        else:
+            texts[i] = rng.choice(sorted(n for n in named if n not in texts))  # another street
+            drawn.wrong.append(_label_text(texts[i], spec.style))
     for text, (_name, centre, angle) in zip(texts, spots, strict=True):
         _draw_label(page, _label_text(text, spec.style), centre, angle, size,
                     7.0 if spec.style == "casing" else 0.0, font)
-    return texts
+    drawn.labels = [_label_text(t, spec.style) for t in texts]
 
 
 def _symbol_positions(spec: MapSpec, inner: BaseGeometry) -> list[np.ndarray]:
@@ -280,7 +286,7 @@ def draw_plain_map(spec: MapSpec, target: Path) -> DrawnMap:
         if name:
             named.setdefault(name, []).append(geom)
     drawn = DrawnMap(target, spec.crs, streets_drawn=len(on_page))
-    drawn.labels = _label_streets(page, named, spec, frame)
+    _label_streets(page, named, spec, frame, drawn)
     inner = shapely.affinity.scale(frame, 0.8, 0.8)
     for i, at in enumerate(_symbol_positions(spec, inner)):
         # the first half and the touching and overlapping pairs: first kind; the rest: second

@@ -309,8 +309,8 @@ def _scale(transform: Similarity | FittedTransform) -> float:
     """Metres per page point, on average over directions."""
     if isinstance(transform, Similarity):
         return transform.scale
-    corners = transform.apply(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
-    return float(np.sqrt(abs(np.cross(corners[1] - corners[0], corners[2] - corners[0]))))
+    o, x, y = transform.apply(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    return float(np.sqrt(abs((x - o)[0] * (y - o)[1] - (x - o)[1] * (y - o)[0])))
 
 
 def place(problem: Problem, hypotheses: Hypotheses, *, transform: str,
