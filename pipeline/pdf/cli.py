@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,10 +29,14 @@ def pdf() -> None:
     """Layers from PDF maps: georeference, extract, classify."""
 
 
+def out_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--out", "out", required=True, help=f"{what} to write.",
+                        type=click.Path(dir_okay=False, path_type=Path))
+
+
 @pdf.command()
 @pdf_argument
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="GeoPackage to write (one layer per category).")
+@out_option("GeoPackage (one layer per category)")
 @click.option("--gcps", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="QGIS Georeferencer .points file; replaces the PDF's own georeferencing.")
 @click.option("--gcp-crs", default=None, help="CRS of the .points map coordinates when the file "
@@ -85,8 +90,7 @@ def extract(pdf_file: Path, out: Path, gcps: Path | None, gcp_crs: str | None, g
 
 @pdf.command()
 @pdf_argument
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="QGIS Georeferencer .points file to write.")
+@out_option("QGIS Georeferencer .points file")
 @click.option("--osm", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local OSM extract with the map's streets (default: Overpass).")
 @click.option("--parcels", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -60,6 +60,8 @@ class Clue:
     samples: Array  # (k, 2) page points that lie on the target's outline when placed
     targets: tuple[int, ...]
     direction: float | None = None  # radians, page: the street's direction under a label
+    source: int = -1  # clues of one page feature (alternatives for one label): only the
+                      # nearest to its target counts; -1: a clue of its own
 
 
 @dataclass(frozen=True)
@@ -142,11 +144,13 @@ def vote(hypotheses: Hypotheses, centre: Array, extent: float,
     log_scale = np.log(np.hypot(h[:, 0], h[:, 1]))
     lands = np.column_stack([h[:, 0] * centre[0] - h[:, 1] * centre[1] + h[:, 2],
                              h[:, 1] * centre[0] + h[:, 0] * centre[1] + h[:, 3]])
-    unit = np.exp(log_scale)[:, None] * extent * _VOTE_SHIFT
-    space = np.column_stack([angle / _VOTE_ANGLE, log_scale / _VOTE_SCALE, lands / unit])
     best: dict[tuple[int, ...], tuple[int, int]] = {}  # cell → (support, a member row)
     for offset in (0.0, 0.5):
-        cells = np.floor(space + offset).astype(np.int64)
+        scale_cell = np.floor(log_scale / _VOTE_SCALE + offset)
+        # one length unit per scale cell, so the shift cells of its hypotheses line up
+        unit = np.exp((scale_cell + 0.5 - offset) * _VOTE_SCALE) * extent * _VOTE_SHIFT
+        cells = np.column_stack([np.floor(angle / _VOTE_ANGLE + offset), scale_cell,
+                                 np.floor(lands / unit[:, None] + offset)]).astype(np.int64)
         cells[:, 0] %= round(2 * np.pi / _VOTE_ANGLE)
         _, cell_of = np.unique(cells, axis=0, return_inverse=True)
         cell_of = cell_of.reshape(-1)
@@ -196,14 +200,31 @@ class Problem:
         which[self._clue[chosen]] = self._target[chosen]
         return best, which
 
+    def _one_per_source(self, dist: Array) -> Array:
+        """Of alternative clues of one page feature, all but the nearest are set aside."""
+        sources = np.array([c.source for c in self.clues])
+        shared = sources >= 0
+        if not shared.any():
+            return dist
+        order = np.lexsort((dist, sources))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = sources[order][1:] != sources[order][:-1]
+        out = dist.copy()
+        out[order[~first & shared[order]]] = np.inf
+        return out
+
     def score(self, transform: Similarity | FittedTransform, tolerance: float
               ) -> tuple[int, float, Array, Array]:
-        """Consensus of a transform: distinct target groups within `tolerance` metres, the sum
-        of their distances (smaller is better), and each clue's distance and nearest target."""
+        """Consensus of a transform: distinct target groups within `tolerance` metres; its
+        cost, each clue counting its squared distance in tolerances, at most 1 (MSAC: a
+        near-miss that gathers one more clue loosely does not beat a close fit); and each
+        clue's distance and nearest target."""
         dist, which = self.nearest(transform)
+        dist = self._one_per_source(dist)
         inliers = dist <= tolerance
         groups = {self.targets[t].group for t in which[inliers].tolist()}
-        return len(groups), float(dist[inliers].sum()), dist, which
+        cost = float(np.minimum((dist / tolerance) ** 2, 1.0).sum())
+        return len(groups), cost, dist, which
 
     def pairs(self, transform: Similarity | FittedTransform, inliers: np.ndarray,
               which: np.ndarray) -> tuple[Array, Array, Array]:
@@ -252,17 +273,16 @@ def best_hypothesis(problem: Problem, hypotheses: Hypotheses, tolerance_points: 
     from two clues is only as good as those two)."""
     centre = problem.anchors.mean(axis=0)
     extent = float(np.ptp(problem.anchors, axis=0).max()) or 1.0
-    best: tuple[tuple[int, float], Similarity | FittedTransform] | None = None
+    best: tuple[float, int, Similarity | FittedTransform] | None = None
     for hypothesis, support in vote(hypotheses, centre, extent):
         tol = max(floor_m, tolerance_points * hypothesis.scale)
         settled = _settle(problem, hypothesis, 2.0 * tol)
-        count, spread, _, _ = problem.score(settled, tol)
-        log.debug("hypothesis %.3f m/pt, rotation %.1f°: %d pairs, %d targets",
-                  hypothesis.scale, np.degrees(hypothesis.angle), support, count)
-        key = (count, -spread)
-        if best is None or key > best[0]:
-            best = (key, settled)
-    return None if best is None else (best[1], best[0][0])
+        count, cost, _, _ = problem.score(settled, tol)
+        log.debug("hypothesis %.3f m/pt, rotation %.1f°: %d pairs, %d targets, cost %.2f",
+                  hypothesis.scale, np.degrees(hypothesis.angle), support, count, cost)
+        if count >= 2 and (best is None or cost < best[0]):
+            best = (cost, count, settled)
+    return None if best is None else (best[2], best[1])
 
 
 def _settle(problem: Problem, start: Similarity, tolerance: float
@@ -338,7 +358,21 @@ def place(problem: Problem, hypotheses: Hypotheses, *, transform: str,
                           np.array([p.page_xy for p in points]),
                           np.array([p.map_xy for p in points]), where)
     matched = tuple((clues[i].name, targets[int(which[i])].name) for i in inliers)
-    inside = set(inliers.tolist())
-    outliers = tuple((clues[i].name, targets[int(which[i])].name, float(dist[i]))
-                     for i in range(len(clues)) if i not in inside and which[i] >= 0)
-    return Placement(method, final, points, matched, outliers, len(groups))
+    return Placement(method, final, points, matched, _outliers(problem, fitted, inliers),
+                     len(groups))
+
+
+def _outliers(problem: Problem, fitted: FittedTransform, inliers: np.ndarray
+              ) -> tuple[tuple[str, str, float], ...]:
+    """Clues (one per page feature) that name a target but lie far from it: the nearest."""
+    dist, which = problem.nearest(fitted)
+    placed = {problem.clues[i].source if problem.clues[i].source >= 0 else -1 - i
+              for i in inliers.tolist()}
+    nearest: dict[int, int] = {}
+    for i, clue in enumerate(problem.clues):
+        key = clue.source if clue.source >= 0 else -1 - i
+        if key not in placed and which[i] >= 0 and (key not in nearest
+                                                    or dist[i] < dist[nearest[key]]):
+            nearest[key] = i
+    return tuple((problem.clues[i].name, problem.targets[int(which[i])].name, float(dist[i]))
+                 for i in sorted(nearest.values()))

@@ -185,20 +185,20 @@ def find_control_points(path: Path, data: MapData, options: GeorefOptions) -> Fo
             crs = metric_crs(area.bbox, options.crs) if area else _parcels_crs(
                 data.parcels, options.crs)
             cadastre = read_parcels(data.parcels, area.bbox if area else None, crs)
-            where = f"{data.parcels.name}" + (f" in {area.origin}" if area else "")
+            where = data.parcels.name + (f", {area.origin}" if area else "")
             return georeference_by_parcels(path, cadastre, crs, where, options)
         if data.osm is not None:
             elements, extent = street_elements_from_file(data.osm)
             crs = metric_crs(area.bbox if area else extent, options.crs)
             streets = streets_from_elements(elements, area, crs)
-            where = f"{data.osm.name}" + (f" in {area.origin}" if area else "")
+            where = data.osm.name + (f", {area.origin}" if area else "")
         else:
             if area is None or client is None:
                 raise PdfError(f"PDF {path}: without --osm the streets come from Overpass, which "
                                "needs a search area: give --near PLACE or --bbox W,S,E,N.")
             crs = metric_crs(area.bbox, options.crs)
             streets = streets_from_overpass(client, area, crs)
-            where = f"Overpass ({data.overpass_url}) in {area.origin}"
+            where = f"Overpass ({data.overpass_url}), {area.origin}"
         if not streets:
             raise OsmDataError(f"no named OSM street in {where}: the OSM data holds none there "
                                "(a wrong area or a partial extract?).")

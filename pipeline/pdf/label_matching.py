@@ -40,6 +40,7 @@ _STREET_PARALLEL = np.radians(15.0)  # a street point within this angle of a pla
 _SAMPLE_STEP = 4.0  # page points between samples of the line under a label
 _MAX_PAIRS = 600
 _MAX_STREET_SAMPLES = 200
+_ALTERNATIVES = 2  # drawn lines tried under one label (a label beside its street: both sides)
 _SCALE_RANGE = (0.01, 60.0)  # metres per page point: 1:30 to 1:170 000
 _ROAD_REF = re.compile(r"^(?:[A-Z]{1,3}\s?\d+[A-Za-z]?|\d+)$")  # RD932, N 3, A86, house numbers
 
@@ -99,30 +100,35 @@ def _angle_gap(a: Array | float, b: Array | float) -> Array:
     return np.minimum(d, np.pi - d)
 
 
-def _line_under(label: Label, lines: list[BaseGeometry], tree: shapely.STRtree
-                ) -> tuple[Array, Array, float] | None:
-    """Anchor, samples and direction of the drawn line running under `label`, if any."""
+def _lines_under(label: Label, lines: list[BaseGeometry], tree: shapely.STRtree
+                 ) -> list[tuple[Array, Array, float]]:
+    """Anchor, samples and direction of each drawn line that may run under `label`: lines
+    parallel to the text within a few font sizes, nearest first, one per position (a casing
+    and its fill are one line). A label beside its street (not on it) has a line on each side;
+    which one is its street is left to the consensus."""
     reach = max(2.5 * label.size, 10.0)
     centre = label.point
     alpha = np.radians(label.angle)
-    best: tuple[float, BaseGeometry, float, float] | None = None
+    found: list[tuple[float, BaseGeometry, float, float]] = []
     for k in tree.query(centre, predicate="dwithin", distance=reach).tolist():
         line = lines[k]
         at = float(shapely.line_locate_point(line, centre))
         direction = _direction_at(line, at)
-        if float(_angle_gap(direction, alpha)) > _PARALLEL:
+        if float(_angle_gap(direction, alpha)) <= _PARALLEL:
+            found.append((float(shapely.distance(line, centre)), line, at, direction))
+    under: list[tuple[Array, Array, float]] = []
+    for _, line, at, direction in sorted(found, key=lambda f: f[0]):
+        anchor = shapely.get_coordinates(shapely.line_interpolate_point(line, at))[0]
+        if any(np.hypot(*(anchor - a)) < 1.0 for a, _, _ in under):
             continue
-        gap = float(shapely.distance(line, centre))
-        if best is None or gap < best[0]:
-            best = (gap, line, at, direction)
-    if best is None:
-        return None
-    _, line, at, direction = best
-    half = label.length / 2 + _SAMPLE_STEP
-    stations = np.arange(max(0.0, at - half), min(line.length, at + half) + 1e-9, _SAMPLE_STEP)
-    samples = shapely.get_coordinates(shapely.line_interpolate_point(line, stations))
-    anchor = shapely.get_coordinates(shapely.line_interpolate_point(line, at))[0]
-    return anchor, samples, direction
+        half = label.length / 2 + _SAMPLE_STEP
+        stations = np.arange(max(0.0, at - half), min(line.length, at + half) + 1e-9,
+                             _SAMPLE_STEP)
+        samples = shapely.get_coordinates(shapely.line_interpolate_point(line, stations))
+        under.append((anchor, samples, direction))
+        if len(under) == _ALTERNATIVES:
+            break
+    return under
 
 
 def _drawn_lines(shapes: list[tuple[Shape, BaseGeometry]]) -> list[BaseGeometry]:
@@ -142,20 +148,19 @@ def label_clues(labels: list[Label], shapes: list[tuple[Shape, BaseGeometry]],
     candidates = street_candidates(labels, streets)
     lines = _drawn_lines(shapes)
     tree = shapely.STRtree(lines)
-    clues, under = [], 0
+    clues: list[Clue] = []
+    under = 0
     for i, streets_of_label in candidates.items():
         label = labels[i]
-        found = _line_under(label, lines, tree) if lines else None
-        if found is None:
-            anchor, samples, direction = (np.array([label.point.x, label.point.y]),
-                                          np.empty((0, 2)), float(np.radians(label.angle)))
-        else:
-            anchor, samples, direction = found
-            under += 1
-        clues.append(Clue(f"label {label.text!r}", anchor, samples, tuple(streets_of_label),
-                          direction))
-    log.info("labels: %d of %d name an OSM street (%d with a drawn line under them)",
-             len(clues), len(labels), under)
+        found = _lines_under(label, lines, tree) if lines else []
+        under += bool(found)
+        for anchor, samples, direction in found or [(
+                np.array([label.point.x, label.point.y]), np.empty((0, 2)),
+                float(np.radians(label.angle)))]:
+            clues.append(Clue(f"label {label.text!r}", anchor, samples,
+                              tuple(streets_of_label), direction, source=i))
+    log.info("labels: %d of %d name an OSM street (%d with drawn lines under them: %d "
+             "clues)", len(candidates), len(labels), under, len(clues))
     return clues, targets
 
 
@@ -214,7 +219,8 @@ def label_hypotheses(clues: list[Clue], targets: list[Target], seed: int = 0) ->
     samples = {t: _street_samples(targets[t].outline) for t in used}
     rotations = _rotations(clues, samples)
     pairs = [(i, j) for i in range(len(clues)) for j in range(i + 1, len(clues))
-             if np.hypot(*(clues[i].anchor - clues[j].anchor)) >= 30.0]
+             if clues[i].source != clues[j].source
+             and np.hypot(*(clues[i].anchor - clues[j].anchor)) >= 30.0]
     if len(pairs) > _MAX_PAIRS:
         pairs = random.Random(seed).sample(pairs, _MAX_PAIRS)
     hypotheses = Hypotheses.stack([

@@ -19,6 +19,8 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
@@ -94,9 +96,9 @@ def metric_crs(bbox: BBox, wanted: str | None = None) -> CRS:
 
 
 def place_area(name: str, places: Iterable[OsmElement], origin: str) -> SearchArea:
-    """The area of the place called `name`: an administrative boundary's box, else a box
-    around the most important `place=*` node of that name. Several equal candidates are an
-    error listing them (give --bbox)."""
+    """The area of the place called `name` (among `places`, read from `origin`): an
+    administrative boundary's box, else a box around the most important `place=*` node of that
+    name. Several equal candidates are an error listing them (give --bbox)."""
     wanted = " ".join(name.casefold().split())
     found = [p for p in places if any(" ".join(str(p.tags.get(k, "")).casefold().split()) == wanted
                                       for k in ("name", "name:fr", "official_name"))]
@@ -106,8 +108,8 @@ def place_area(name: str, places: Iterable[OsmElement], origin: str) -> SearchAr
         best = min(boundaries, key=lambda p: (_admin_level(p), -p.geometry.area))
         same = [p for p in boundaries if _admin_level(p) == _admin_level(best)]
         if len(same) == 1:
-            return area_from_box(best.geometry.bounds, f"{origin}: boundary {best.key} "
-                                 f"({best.tags.get('name')})")
+            return area_from_box(best.geometry.bounds,
+                                 f"boundary {best.key} ({best.tags.get('name')})")
         found = same
     nodes = [p for p in found if p.type == "node" and p.tags.get("place") in _PLACE_RANK]
     if not nodes:
@@ -124,7 +126,7 @@ def place_area(name: str, places: Iterable[OsmElement], origin: str) -> SearchAr
     node = nodes[0]
     return area_from_box(_around(node.geometry.x, node.geometry.y,
                                  _PLACE_RADIUS_M[node.tags["place"]]),
-                         f"{origin}: place={node.tags['place']} {node.key} ({node.tags.get('name')})")
+                         f"place={node.tags['place']} {node.key} ({node.tags.get('name')})")
 
 
 def _admin_level(element: OsmElement) -> int:
@@ -168,21 +170,13 @@ def _group(name: str, ways: list[tuple[OsmElement, BaseGeometry]]) -> list[Stree
     """Ways of one name within 200 m of each other are one street (a name repeated in two
     districts is two streets)."""
     geoms = np.array([g for _, g in ways], dtype=object)
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="dwithin", distance=_SAME_STREET_M)
-    parent = list(range(len(ways)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        parent[root(a)] = root(b)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin",
+                                               distance=_SAME_STREET_M)
+    near = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ways), len(ways)))
+    _, group_of = connected_components(near, directed=False)
     groups: dict[int, list[int]] = {}
-    for i in range(len(ways)):
-        groups.setdefault(root(i), []).append(i)
+    for i, g in enumerate(group_of.tolist()):
+        groups.setdefault(g, []).append(i)
     streets = []
     for members in groups.values():
         names = {name}
