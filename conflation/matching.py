@@ -357,7 +357,7 @@ def _as_before_import(run: _Run, held: Sequence[OsmElement]) -> list[Mapping[str
     ref_key = run.settings.ref_key
     labels = run.settings.label_keys
     owners = {_ref_value(f, ref_key): f.tags for f in run.sources} if ref_key else {}
-    result = []
+    result: list[Mapping[str, str]] = []
     for element in held:
         values = _ref_values(element, ref_key) if ref_key else []
         owner = owners.get(values[0], {}) if len(values) == 1 else {}
