@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -53,7 +54,7 @@ HEIDELBERG = DATA / "osm/heidelberg.osm.pbf"
 GRENOBLE = DATA / "grenoble-horodateurs/osm_context/grenoble_centre_2020-03.osm"
 CADASTRE = DATA / "bondy/municipal/cadastre2024.geojson.gz"
 REAL_PLAN = DATA / "bondy/pdf/20231124_Adressage_168bisJaures.pdf"
-NOISE = {"simplify_m": 2.0, "warp_m": 4.0, "unknown_labels": 2, "wrong_labels": 2}
+NOISE: dict[str, Any] = {"simplify_m": 2.0, "warp_m": 4.0, "unknown_labels": 2, "wrong_labels": 2}
 
 
 @dataclass(frozen=True)
@@ -156,15 +157,22 @@ def parcel_plans(folder: Path, overlay: Path | None) -> bool:
         ok &= met
         print(f"  {name}\n    {row}")
         if overlay is not None and met:
-            picture = _overlay(folder / f"parcels{i}.gpkg", overlay / f"parcels{i}-overlay.png")
+            picture = _overlay(folder / f"parcels{i}.gpkg", CADASTRE,
+                               overlay / f"parcels{i}-overlay.png")
             print(f"    overlay: {picture}")
     code, said = _quiet(["pdf", "georef", str(REAL_PLAN), "--parcels", str(CADASTRE),
                          "--out", str(folder / "real.points")])
     print(f"  the real plan {REAL_PLAN.name} (a plan of Pantin): exit {code}: "
           f"{' '.join(said.split())[:300]}…")
-    print("  the real plan against a stand-in cadastre: its own 60 outlines moved to Pantin "
-          "(a known similarity) among the 7 120 Bondy parcels:\n    "
-          + _stand_in(folder))
+    print("  the real plan against a stand-in cadastre: its own outlines moved to Pantin (a "
+          "known similarity) among the 7 120 Bondy parcels:\n    " + _stand_in(folder))
+    if overlay is not None and (folder / "real-stand-in.points").is_file():
+        gpkg = folder / "real-stand-in.gpkg"
+        _quiet(["pdf", "extract", str(REAL_PLAN), "--gcps", str(folder / "real-stand-in.points"),
+                "--out", str(gpkg)])
+        picture = _overlay(gpkg, folder / "stand-in-cadastre.gpkg",
+                           overlay / "real-plan-stand-in-overlay.png")
+        print(f"    overlay: {picture}")
     return ok
 
 
@@ -208,11 +216,12 @@ def _stand_in(folder: Path) -> str:
             f"{access[0].distance(expected):.2f} m from where the move puts it; {took:.1f} s")
 
 
-def _overlay(gpkg: Path, target: Path) -> Path:
+def _overlay(gpkg: Path, parcels: Path, target: Path) -> Path:
     """The placed outlines (red) over the cadastre (grey), drawn with PyMuPDF."""
     placed = gpd.read_file(gpkg, layer="stroke_231f20_0_5pt_polygon")
-    cadastre = gpd.read_file(f"/vsigzip/{CADASTRE}", bbox=tuple(
-        placed.to_crs("EPSG:4326").total_bounds)).to_crs(placed.crs)
+    source = f"/vsigzip/{parcels}" if parcels.suffix == ".gz" else str(parcels)
+    cadastre = gpd.read_file(source).to_crs(placed.crs)
+    cadastre = cadastre[cadastre.intersects(shapely.box(*placed.total_bounds))]
     x0, y0, x1, y1 = placed.total_bounds
     scale = 1400.0 / max(x1 - x0, y1 - y0)
     doc = pymupdf.open()
