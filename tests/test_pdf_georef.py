@@ -12,7 +12,9 @@ import geopandas as gpd
 import numpy as np
 import osmium
 import osmium.filter
+import pyogrio
 import pytest
+import shapely
 
 from pipeline.cli import main
 from pipeline.osm_model import OsmElement
@@ -41,7 +43,7 @@ def noisy_map(data: Path, tmp_path_factory: pytest.TempPathFactory) -> DrawnMap:
 
 def _symbol_errors(drawn: DrawnMap, gpkg: Path) -> np.ndarray:
     """Distance from each symbol drawn to the nearest point extracted (metres)."""
-    layers = [name for name, kind in __import__("pyogrio").list_layers(gpkg)
+    layers = [name for name, kind in pyogrio.list_layers(gpkg)
               if kind == "Point" and not name.startswith("pdf_")]
     points = np.vstack([gpd.read_file(gpkg, layer=n).to_crs(drawn.crs).get_coordinates().values
                         for n in layers])
@@ -252,14 +254,14 @@ def test_fit_to_lines_recovers_an_affine_from_lines_alone() -> None:
 
 
 def _street(name: str, *other: str) -> Street:
-    return Street(name, (name, *other), __import__("shapely").LineString([(0, 0), (1, 1)]),
+    return Street(name, (name, *other), shapely.LineString([(0, 0), (1, 1)]),
                   ("way/1",))
 
 
 def test_labels_are_read_as_the_conflation_reads_names() -> None:
     streets = [_street("Avenue Jean Jaurès", "RD932 Avenue Jean Jaurès"),
                _street("Rue de la Paix"), _street("Allée des Dahlias")]
-    labels = [Label(text, __import__("shapely").Point(0, 0), 8) for text in (
+    labels = [Label(text, shapely.Point(0, 0), 8) for text in (
         "AV. JEAN JAURÈS", "RD932 AVENUE JEAN JAURÈS", "R. DE LA PAIX", "Allee des Dahlia",
         "AUBERVILLIERS", "168", "Rue du Projet")]
     assert street_candidates(labels, streets) == {0: [0], 1: [0], 2: [1], 3: [2]}
@@ -278,3 +280,18 @@ def test_near_prefers_a_boundary_and_refuses_two_equal_places() -> None:
     twin = OsmElement("node", 4, 1, {"place": "town", "name": "Bondy"}, Point(3.0, 47.0))
     with pytest.raises(Exception, match="names several places"):
         place_area("Bondy", [town, twin], "x")
+
+
+def test_parcels_of_a_lambert_93_file_are_cut_to_the_area_in_degrees(data: Path,
+                                                                     tmp_path: Path) -> None:
+    from pipeline.pdf.parcel_matching import read_parcels
+
+    cadastre = gpd.read_file(f"/vsigzip/{data / CADASTRE}").to_crs("EPSG:2154")
+    path = tmp_path / "cadastre-l93.gpkg"
+    cadastre.to_file(path)
+    bbox = (2.478, 48.905, 2.486, 48.912)
+    found, crs = read_parcels(path, bbox, None)
+    inside = cadastre.to_crs("EPSG:4326").intersects(shapely.box(*bbox)).sum()
+    assert len(found) > 20 and abs(len(found) - inside) <= 0.05 * inside
+    assert crs.to_epsg() == 32631
+    assert read_parcels(path, bbox, "EPSG:2154")[1].to_epsg() == 2154

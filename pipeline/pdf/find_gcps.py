@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from pipeline.errors import OsmDataError, PdfError
 from pipeline.pdf.classify import Legend
@@ -182,9 +182,7 @@ def find_control_points(path: Path, data: MapData, options: GeorefOptions) -> Fo
     with _overpass(data) as client:
         area = _search_area(data, client)
         if data.parcels is not None:
-            crs = metric_crs(area.bbox, options.crs) if area else _parcels_crs(
-                data.parcels, options.crs)
-            cadastre = read_parcels(data.parcels, area.bbox if area else None, crs)
+            cadastre, crs = read_parcels(data.parcels, area.bbox if area else None, options.crs)
             where = data.parcels.name + (f", {area.origin}" if area else "")
             return georeference_by_parcels(path, cadastre, crs, where, options)
         if data.osm is not None:
@@ -231,26 +229,6 @@ def _overpass(data: MapData) -> Iterator[OverpassClient | None]:
 
     with HttpClient(data.cache, "pdf georef", DEFAULT_SETTINGS) as http:
         yield OverpassClient(http, data.overpass_url)
-
-
-def _parcels_crs(path: Path, wanted: str | None) -> CRS:
-    """The metric CRS of a cadastre file read whole: `wanted`, else from its extent."""
-    if wanted:
-        return metric_crs((0.0, 0.0, 0.0, 0.0), wanted)
-    import pyogrio
-
-    source = f"/vsigzip/{path}" if path.suffix == ".gz" else str(path)
-    try:
-        info = pyogrio.read_info(source, force_total_bounds=True)
-    except Exception as exc:  # pyogrio raises its own errors for unreadable files
-        raise PdfError(f"Parcels file {path}: not a readable vector layer ({exc}).") from exc
-    bounds = info.get("total_bounds")
-    file_crs = CRS.from_user_input(info["crs"]) if info.get("crs") else CRS.from_epsg(4326)
-    if bounds is None:
-        raise PdfError(f"Parcels file {path}: empty layer.")
-    to_lonlat = Transformer.from_crs(file_crs, "EPSG:4326", always_xy=True)
-    west, south, east, north = to_lonlat.transform_bounds(*bounds)
-    return metric_crs((west, south, east, north), None)
 
 
 def write_points_file(found: Found, target: Path, dpi: float = 72.0) -> Path:

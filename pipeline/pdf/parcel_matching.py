@@ -115,31 +115,37 @@ def drawn_outlines(shapes: list[tuple[Shape, BaseGeometry]], frame: BaseGeometry
             if len(names) >= _MIN_OUTLINES}
 
 
-def read_parcels(path: Path, bbox: tuple[float, float, float, float] | None, crs: CRS
-                 ) -> Outlines:
-    """Cadastre parcels (any layer GDAL reads; `.gz` through /vsigzip/) in `crs`."""
+def read_parcels(path: Path, bbox: tuple[float, float, float, float] | None,
+                 wanted_crs: str | None) -> tuple[Outlines, CRS]:
+    """Cadastre parcels (any layer GDAL reads; `.gz` through /vsigzip/), those meeting `bbox`
+    (degrees) when given, in `wanted_crs` or else the UTM zone of where they lie."""
     import geopandas as gpd
+
+    from pipeline.pdf.osm_streets import metric_crs
 
     source = f"/vsigzip/{path}" if path.suffix == ".gz" else str(path)
     if not path.is_file():
         raise PdfError(f"Parcels file {path}: no such file.")
+    window = gpd.GeoSeries([box(*bbox)], crs="EPSG:4326") if bbox else None
     try:
-        layer = gpd.read_file(source, bbox=bbox) if bbox else gpd.read_file(source)
+        layer = gpd.read_file(source, bbox=window)  # the window in the file's own CRS
     except Exception as exc:  # pyogrio raises its own errors for unreadable files
         raise PdfError(f"Parcels file {path}: not a readable vector layer ({exc}).") from exc
     if layer.crs is None:
         raise PdfError(f"Parcels file {path}: no coordinate system; expected one (the Etalab "
                        "cadastre is EPSG:4326).")
     layer = layer[layer.geometry.notna() & layer.geometry.geom_type.isin(
-        ["Polygon", "MultiPolygon"])].to_crs(crs)
+        ["Polygon", "MultiPolygon"])]
+    if len(layer) < _MIN_OUTLINES:
+        raise PdfError(f"Parcels file {path}: {len(layer)} parcels in the search area; "
+                       "expected the cadastre around the map (check --near/--bbox).")
+    crs = metric_crs(tuple(layer.to_crs("EPSG:4326").total_bounds), wanted_crs)
+    layer = layer.to_crs(crs)
     polygons = [max(shapely.get_parts(g), key=lambda p: p.area) for g in layer.geometry]
     ids = layer["id"].astype(str).tolist() if "id" in layer.columns else [
         str(i) for i in layer.index]
     log.info("parcels: %d cadastre parcels from %s", len(polygons), path.name)
-    if len(polygons) < _MIN_OUTLINES:
-        raise PdfError(f"Parcels file {path}: {len(polygons)} parcels in the search area; "
-                       "expected the cadastre around the map (check --near/--bbox).")
-    return outlines(ids, polygons)
+    return outlines(ids, polygons), crs
 
 
 def parcel_clues(drawn: Outlines, cadastre: Outlines) -> tuple[list[Clue], list[Target]]:
