@@ -86,6 +86,10 @@ PLAIN = [
          MapSpec(GRENOBLE, (5.7059, 45.1877), 0.5, 12.0, "casing", simplify_m=1.0, warp_m=2.0,
                  unknown_labels=1, wrong_labels=1),
          ("--osm", str(GRENOBLE))),
+    Case("Bondy, plain, 1:3 400, north up, drawn in degrees (EPSG:4326: stretched 1.52)",
+         MapSpec(BONDY, (2.4845, 48.9097), 1.2, 0.0, aspect=1 / np.cos(np.radians(48.91)),
+                 **NOISE),
+         ("--osm", str(BONDY))),
     Case("Bondy, plain, drawn from OSM itself", MapSpec(BONDY, (2.4845, 48.9097), 1.2, 23.0),
          ("--osm", str(BONDY))),
 ]
@@ -122,14 +126,16 @@ def _place(pdf: Path, georef_args: tuple[str, ...], drawn: DrawnMap, folder: Pat
     georef_s = time.perf_counter() - started
     if code:
         return f"refused (exit {code}): {' '.join(said.split())[:160]}", False
-    _quiet(["pdf", "extract", str(pdf), "--gcps", str(points), "--out", str(gpkg), *EXTRA])
+    fitted = said.split(" transform, RMS")[0].split()[-1]  # as georef chose it
+    _quiet(["pdf", "extract", str(pdf), "--gcps", str(points), "--out", str(gpkg),
+            "--transform", fitted, *EXTRA])
     errors = _errors(drawn, gpkg)
     found, _ = read_points_file(points)
     outliers = [line.split(": label ")[-1].split(":")[0].strip("'\"")
                 for line in said.splitlines() if "outlier:" in line]
     named = sum(any(w in o for o in outliers) for w in drawn.wrong)
     rms = said.split("RMS ")[1].split(" m")[0] if "RMS " in said else "?"
-    row = (f"{len(drawn.labels):3d} labels, {len(found):3d} control points, RMS {rms} m, "
+    row = (f"{len(drawn.labels):3d} labels, {len(found):3d} control points, {fitted}, RMS {rms} m, "
            f"outliers named {len(outliers)} (wrong labels {named}/{len(drawn.wrong)}); "
            f"symbols {len(errors)}: mean {errors.mean():.2f} m, max {errors.max():.2f} m; "
            f"georef {georef_s:.1f} s")

@@ -56,6 +56,7 @@ class MapSpec:
     warp_m: float = 0.0
     unknown_labels: int = 0
     wrong_labels: int = 0
+    aspect: float = 1.0  # east-west stretch of the page: 1.5 as a map drawn in degrees at 48°N
 
 
 @dataclass
@@ -78,7 +79,8 @@ class _Placement:
         self.centre = np.array(centre_xy)
         self.scale = spec.metres_per_point
         a = math.radians(spec.rotation)
-        self.rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        self.rot = rot @ np.diag([spec.aspect, 1.0])  # stretch east-west, then turn
         x0, y0, x1, y1 = FRAME
         self.page_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
 
@@ -90,7 +92,7 @@ class _Placement:
     def to_map(self, page_xy: np.ndarray) -> np.ndarray:
         p = np.asarray(page_xy, dtype=float).reshape(-1, 2)
         u = np.column_stack([p[:, 0] - self.page_centre[0], self.page_centre[1] - p[:, 1]])
-        return (u @ self.rot) * self.scale + self.centre
+        return (u @ np.linalg.inv(self.rot).T) * self.scale + self.centre
 
 
 def _streets(spec: MapSpec) -> tuple[list[tuple[str | None, str, BaseGeometry]], Transformer]:

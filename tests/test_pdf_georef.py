@@ -127,7 +127,7 @@ def test_overpass_finds_the_place_and_its_streets(data: Path, noisy_map: DrawnMa
                    if r.path == PATH]
         assert len(queries) == 2
         assert 'node["place"]["name"="Bondy"]' in queries[0]
-        assert 'way["highway"]["name"](48.8662' in queries[1]  # 4 km around the town
+        assert 'way["highway"](48.8662' in queries[1]  # 4 km around the town
         assert len(read_points_file(points)[0]) >= 12
         assert main(args) == 0  # again: answered from the cache next to the output
         assert server.count(PATH) == 2
@@ -295,3 +295,31 @@ def test_parcels_of_a_lambert_93_file_are_cut_to_the_area_in_degrees(data: Path,
     assert len(found) > 20 and abs(len(found) - inside) <= 0.05 * inside
     assert crs.to_epsg() == 32631
     assert read_parcels(path, bbox, "EPSG:2154")[1].to_epsg() == 2154
+
+
+def test_a_map_drawn_in_degrees_is_placed_and_a_stranger_one_refused(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A north-up map drawn in longitude and latitude (EPSG:4326 in a GIS: stretched 1.52
+    east-west at Bondy) is placed as such (affine). The same stretch on a turned map, drawn
+    from other data and with wrong labels, fits no similarity nor the degrees case: the best
+    placement (six labels agree) leaves the drawn streets off OSM's, and is refused."""
+    stretch = 1 / np.cos(np.radians(48.91))
+    flat = draw_plain_map(MapSpec(data / BONDY_OSM, CENTRE, 1.2, 0.0, aspect=stretch,
+                                  simplify_m=2.0, warp_m=4.0), tmp_path / "degrees.pdf")
+    points = tmp_path / "degrees.points"
+    capsys.readouterr()
+    assert main(["pdf", "georef", str(flat.path), "--osm", str(data / BONDY_OSM),
+                 "--out", str(points)]) == 0
+    assert "affine transform" in capsys.readouterr().out
+    gpkg = tmp_path / "degrees.gpkg"
+    assert main(["pdf", "extract", str(flat.path), "--gcps", str(points), "--out",
+                 str(gpkg)]) == 0
+    assert _symbol_errors(flat, gpkg).mean() < 5.0  # measured 1.2–2.3 m
+    turned = draw_plain_map(MapSpec(data / BONDY_OSM, CENTRE, 1.2, 23.0, aspect=stretch,
+                                    simplify_m=2.0, warp_m=4.0, unknown_labels=2,
+                                    wrong_labels=2), tmp_path / "turned.pdf")
+    assert main(["pdf", "georef", str(turned.path), "--osm", str(data / BONDY_OSM),
+                 "--out", str(tmp_path / "turned.points")]) == 6
+    error = "".join(capsys.readouterr().err.split())
+    assert "isnottrusted:onceplaced,thedrawnstreetsfollowOSMstreetsover" in error
+    assert not (tmp_path / "turned.points").exists()

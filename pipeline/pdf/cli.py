@@ -103,8 +103,9 @@ def extract(pdf_file: Path, out: Path, gcps: Path | None, gcp_crs: str | None, g
               default=None, help="Take --osm, the search area (osm.bounds, match.area, osm.area) "
               "and the Overpass server from this profile when not given.")
 @page_option
-@click.option("--transform", type=click.Choice(TRANSFORMS), default="affine", show_default=True,
-              help="Transform fitted on the control points found.")
+@click.option("--transform", type=click.Choice(("auto", *TRANSFORMS)), default="auto",
+              show_default=True, help="Transform fitted on the control points found; auto: "
+              "Helmert, or affine when it fits clearly better (a map stretched in degrees).")
 @click.option("--max-rms", type=float, default=DEFAULT_MAX_RMS, show_default=True,
               help="Refuse control points whose RMS error exceeds this many metres.")
 @click.option("--min-matches", type=click.IntRange(2, 1000), default=DEFAULT_MIN_MATCHES,
@@ -146,8 +147,10 @@ def georef(pdf_file: Path, out: Path, osm: Path | None, parcels: Path | None, ne
                f"{placement.transform.name} transform, RMS {placement.rms_m:.2f} m")
     for clue, target, distance in placement.outliers:
         click.echo(f"  outlier: {clue}: {distance:.0f} m from {target}")
+    fitted = placement.transform.name
     click.echo(f"  written to {out}  (then: sig2osm pdf extract {pdf_file} --gcps {out}"
-               f"{'' if dpi == 72 else f' --gcp-dpi {dpi:g}'} --out MAP.gpkg)")
+               f"{'' if dpi == 72 else f' --gcp-dpi {dpi:g}'}"
+               f"{'' if fitted == 'affine' else f' --transform {fitted}'} --out MAP.gpkg)")
 
 
 def _with_profile(data: MapData, path: Path, overpass_url: str | None) -> MapData:

@@ -15,7 +15,7 @@ outliers named.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -38,6 +38,8 @@ _VOTE_SCALE = 0.1  # … log scale
 _VOTE_SHIFT = 0.06  # … where the clues' centre lands, as a share of their extent
 _VERIFIED = 30  # best-voted hypotheses scored against every clue
 _SETTLE_ROUNDS = 3
+_AFFINE_MATCHES = 8  # independent matches before "auto" considers an affine transform
+_AFFINE_GAIN = 0.7  # … and its RMS error must be below this share of the Helmert one
 _ICP_ROUNDS = 12
 
 
@@ -62,6 +64,7 @@ class Clue:
     direction: float | None = None  # radians, page: the street's direction under a label
     source: int = -1  # clues of one page feature (alternatives for one label): only the
                       # nearest to its target counts; -1: a clue of its own
+    drawing: str | None = None  # style of the drawing the clue rests on (a street's line)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class Placement:
     matched: tuple[tuple[str, str], ...]  # (clue name, target name) of each control point
     outliers: tuple[tuple[str, str, float], ...]  # (clue, nearest target of its name, metres)
     independent: int  # distinct targets among the control points
-    notes: list[str] = field(default_factory=list)
+    drawings: tuple[str, ...] = ()  # styles of the drawings the control points rest on
 
     @property
     def rms_m(self) -> float:
@@ -341,7 +344,8 @@ def place(problem: Problem, hypotheses: Hypotheses, *, transform: str,
     if found is None or found[1] < 2:
         raise PdfError(f"{where}: no placement by {method}: of {len(hypotheses)} hypotheses "
                        f"from {len(clues)} clues, none brings two independent matches together.")
-    fitted, tol = refine(problem, found[0], transform, tolerance_points, floor_m)
+    fitted, tol = _refine_chosen(problem, found[0], transform, tolerance_points, floor_m)
+    transform = fitted.name
     _, _, dist, which = problem.score(fitted, tol)
     inliers = np.flatnonzero(dist <= tol)
     groups = sorted({targets[int(which[i])].group for i in inliers})
@@ -358,8 +362,25 @@ def place(problem: Problem, hypotheses: Hypotheses, *, transform: str,
                           np.array([p.page_xy for p in points]),
                           np.array([p.map_xy for p in points]), where)
     matched = tuple((clues[i].name, targets[int(which[i])].name) for i in inliers)
+    drawings = tuple(sorted({d for i in inliers if (d := clues[i].drawing) is not None}))
     return Placement(method, final, points, matched, _outliers(problem, fitted, inliers),
-                     len(groups))
+                     len(groups), drawings)
+
+
+def _refine_chosen(problem: Problem, start: Similarity | FittedTransform, transform: str,
+                   tolerance_points: float, floor_m: float) -> tuple[FittedTransform, float]:
+    """`refine` with `transform`, or for "auto" a Helmert transform (a map is a similarity of
+    the ground: scale, rotation, shift), unless an affine one fits clearly better with enough
+    matches to tell (a map drawn in degrees of longitude and latitude is stretched)."""
+    if transform != "auto":
+        return refine(problem, start, transform, tolerance_points, floor_m)
+    helmert = refine(problem, start, "helmert", tolerance_points, floor_m)
+    count, _, _, _ = problem.score(helmert[0], helmert[1])
+    if count < _AFFINE_MATCHES:
+        return helmert
+    affine = refine(problem, helmert[0], "affine", tolerance_points, floor_m)
+    better = affine[0].rms < _AFFINE_GAIN * helmert[0].rms
+    return affine if better and problem.score(affine[0], affine[1])[0] >= count else helmert
 
 
 def _outliers(problem: Problem, fitted: FittedTransform, inliers: np.ndarray

@@ -100,8 +100,8 @@ def _angle_gap(a: Array | float, b: Array | float) -> Array:
     return np.minimum(d, np.pi - d)
 
 
-def _lines_under(label: Label, lines: list[BaseGeometry], tree: shapely.STRtree
-                 ) -> list[tuple[Array, Array, float]]:
+def _lines_under(label: Label, lines: list[tuple[BaseGeometry, str]], tree: shapely.STRtree
+                 ) -> list[tuple[Array, Array, float, str]]:
     """Anchor, samples and direction of each drawn line that may run under `label`: lines
     parallel to the text within a few font sizes, nearest first, one per position (a casing
     and its fill are one line). A label beside its street (not on it) has a line on each side;
@@ -109,34 +109,36 @@ def _lines_under(label: Label, lines: list[BaseGeometry], tree: shapely.STRtree
     reach = max(2.5 * label.size, 10.0)
     centre = label.point
     alpha = np.radians(label.angle)
-    found: list[tuple[float, BaseGeometry, float, float]] = []
+    found: list[tuple[float, BaseGeometry, float, float, str]] = []
     for k in tree.query(centre, predicate="dwithin", distance=reach).tolist():
-        line = lines[k]
+        line, style = lines[k]
         at = float(shapely.line_locate_point(line, centre))
         direction = _direction_at(line, at)
         if float(_angle_gap(direction, alpha)) <= _PARALLEL:
-            found.append((float(shapely.distance(line, centre)), line, at, direction))
-    under: list[tuple[Array, Array, float]] = []
-    for _, line, at, direction in sorted(found, key=lambda f: f[0]):
+            found.append((float(shapely.distance(line, centre)), line, at, direction, style))
+    under: list[tuple[Array, Array, float, str]] = []
+    for _, line, at, direction, style in sorted(found, key=lambda f: f[0]):
         anchor = shapely.get_coordinates(shapely.line_interpolate_point(line, at))[0]
-        if any(np.hypot(*(anchor - a)) < 1.0 for a, _, _ in under):
+        if any(np.hypot(*(anchor - u[0])) < 1.0 for u in under):
             continue
         half = label.length / 2 + _SAMPLE_STEP
         stations = np.arange(max(0.0, at - half), min(line.length, at + half) + 1e-9,
                              _SAMPLE_STEP)
         samples = shapely.get_coordinates(shapely.line_interpolate_point(line, stations))
-        under.append((anchor, samples, direction))
+        under.append((anchor, samples, direction, style))
         if len(under) == _ALTERNATIVES:
             break
     return under
 
 
-def _drawn_lines(shapes: list[tuple[Shape, BaseGeometry]]) -> list[BaseGeometry]:
-    lines: list[BaseGeometry] = []
+def drawn_lines(shapes: list[tuple[Shape, BaseGeometry]]) -> list[tuple[BaseGeometry, str]]:
+    """Every drawn line (each part of a multi-line) with its style label."""
+    lines: list[tuple[BaseGeometry, str]] = []
     for shape, geom in shapes:
         if shape.kind != "line":
             continue
-        lines.extend(g for g in shapely.get_parts(geom) if g.geom_type == "LineString")
+        lines.extend((g, shape.style.label) for g in shapely.get_parts(geom)
+                     if g.geom_type == "LineString")
     return lines
 
 
@@ -146,19 +148,20 @@ def label_clues(labels: list[Label], shapes: list[tuple[Shape, BaseGeometry]],
     targets = [Target(f"{s.name} ({', '.join(s.ways[:3])}{'…' if len(s.ways) > 3 else ''})",
                       f"{s.name}@{s.ways[0]}", s.geometry, s.geometry) for s in streets]
     candidates = street_candidates(labels, streets)
-    lines = _drawn_lines(shapes)
-    tree = shapely.STRtree(lines)
+    lines = drawn_lines(shapes)
+    tree = shapely.STRtree([g for g, _ in lines])
     clues: list[Clue] = []
     under = 0
     for i, streets_of_label in candidates.items():
         label = labels[i]
         found = _lines_under(label, lines, tree) if lines else []
         under += bool(found)
-        for anchor, samples, direction in found or [(
-                np.array([label.point.x, label.point.y]), np.empty((0, 2)),
-                float(np.radians(label.angle)))]:
+        alone: list[tuple[Array, Array, float, str | None]] = [(
+            np.array([label.point.x, label.point.y]), np.empty((0, 2)),
+            float(np.radians(label.angle)), None)]  # no line under it: the label itself
+        for anchor, samples, direction, style in found or alone:
             clues.append(Clue(f"label {label.text!r}", anchor, samples,
-                              tuple(streets_of_label), direction, source=i))
+                              tuple(streets_of_label), direction, source=i, drawing=style))
     log.info("labels: %d of %d name an OSM street (%d with drawn lines under them: %d "
              "clues)", len(candidates), len(labels), under, len(clues))
     return clues, targets

@@ -1,10 +1,12 @@
 """OSM street names and places for georeferencing a PDF map by its labels.
 
-The streets come from a local extract (`read_osm_file`) or from Overpass (one query through the
-shared `OverpassClient`); both end in `streets_from_elements`, which groups the named highway
-ways of the search area into streets (ways of one name within 200 m of each other) in a metric
-CRS. The search area is a box in degrees: `--bbox`, a place name (`--near`) looked up among
-the `place=*` nodes and administrative boundaries of the same data, or a profile's `osm.bounds`.
+The highway ways come from a local extract (libosmium; a recorded Overpass answer through
+`read_osm_file`) or from Overpass (one query through the shared `OverpassClient`); both end in
+`streets_from_elements`, which groups the named ways of the search area into streets (ways of
+one name within 200 m of each other) in a metric CRS, and keeps every highway way, named or
+not, as the network a placed map must follow. The search area is a box in degrees: `--bbox`, a
+place name (`--near`) looked up among the `place=*` nodes and administrative boundaries of the
+same data, or a profile's `osm.bounds`.
 """
 
 from __future__ import annotations
@@ -142,14 +144,25 @@ def _around(lon: float, lat: float, radius_m: float) -> BBox:
     return (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
 
 
+@dataclass(frozen=True)
+class StreetMap:
+    """The named streets of the search area, and every highway way of it (named or not): what
+    the drawn street network of a placed map must follow."""
+
+    streets: list[Street]
+    network: list[BaseGeometry]  # metric
+
+
 def streets_from_elements(elements: Iterable[OsmElement], area: SearchArea | None,
-                          crs: CRS) -> list[Street]:
-    """Named highway ways inside `area` (all when None), grouped into streets, in `crs`."""
+                          crs: CRS) -> StreetMap:
+    """Highway ways inside `area` (all when None), in `crs`; the named ones grouped into
+    streets."""
     window = box(*area.bbox) if area else None
     to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     by_name: dict[str, list[tuple[OsmElement, BaseGeometry]]] = {}
+    network = []
     for element in elements:
-        if element.type != "way" or "highway" not in element.tags or "name" not in element.tags:
+        if element.type != "way" or "highway" not in element.tags:
             continue
         geom = element.geometry
         if geom.geom_type == "Polygon":
@@ -158,12 +171,15 @@ def streets_from_elements(elements: Iterable[OsmElement], area: SearchArea | Non
             continue
         xy = np.asarray(geom.coords)
         metric = shapely.linestrings(np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
-        by_name.setdefault(element.tags["name"], []).append((element, metric))
+        network.append(metric)
+        if "name" in element.tags:
+            by_name.setdefault(element.tags["name"], []).append((element, metric))
     streets = [street for name, ways in sorted(by_name.items())
                for street in _group(name, ways)]
-    log.info("OSM streets: %d named streets (%d ways) in %s", len(streets),
-             sum(len(s.ways) for s in streets), area.origin if area else "the whole OSM data")
-    return streets
+    log.info("OSM streets: %d named streets (%d ways; %d highway ways in all) in %s",
+             len(streets), sum(len(s.ways) for s in streets), len(network),
+             area.origin if area else "the whole OSM data")
+    return StreetMap(streets, network)
 
 
 def _group(name: str, ways: list[tuple[OsmElement, BaseGeometry]]) -> list[Street]:
@@ -192,7 +208,7 @@ def _group(name: str, ways: list[tuple[OsmElement, BaseGeometry]]) -> list[Stree
 
 
 def street_elements_from_file(path: Path) -> tuple[list[OsmElement], BBox]:
-    """The named highway ways of a local file and the box its data covers (degrees).
+    """The highway ways of a local file and the box its data covers (degrees).
 
     An extract is read with libosmium's own filter and node locations (a second, for a city),
     without the context of referred objects that a run's fetch keeps; a recorded Overpass
@@ -204,15 +220,15 @@ def street_elements_from_file(path: Path) -> tuple[list[OsmElement], BBox]:
     if is_overpass_answer(path):
         elements = list(read_osm_file(path, STREET_KINDS, None).elements)
     else:
-        elements = _named_ways(path)
+        elements = _highways(path)
     if not elements:
-        raise OsmDataError(f"OSM file {path}: no named highway at all; expected an extract of "
-                           "the map's area.")
+        raise OsmDataError(f"OSM file {path}: no highway at all; expected an extract of the "
+                           "map's area.")
     extent = shapely.total_bounds(np.array([e.geometry for e in elements], dtype=object))
     return elements, (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
 
 
-def _named_ways(path: Path) -> list[OsmElement]:
+def _highways(path: Path) -> list[OsmElement]:
     import osmium
     import osmium.filter
     import osmium.osm
@@ -222,7 +238,7 @@ def _named_ways(path: Path) -> list[OsmElement]:
         processor = (osmium.FileProcessor(str(path)).with_locations()
                      .with_filter(osmium.filter.KeyFilter("highway")))
         for obj in processor:
-            if not isinstance(obj, osmium.osm.Way) or "name" not in obj.tags:
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             try:
                 coords = [(n.lon, n.lat) for n in obj.nodes]
@@ -247,10 +263,10 @@ def _ql_text(text: str) -> str:
 
 
 def street_query(bbox: BBox, timeout: int = 180) -> str:
-    """Overpass QL: the named highway ways of a box, with their geometry and versions."""
+    """Overpass QL: the highway ways of a box, with their geometry and versions."""
     west, south, east, north = bbox
     return (f"[out:json][timeout:{timeout}];\n"
-            f'way["highway"]["name"]({south:.7f},{west:.7f},{north:.7f},{east:.7f});\n'
+            f'way["highway"]({south:.7f},{west:.7f},{north:.7f},{east:.7f});\n'
             "out meta geom;\n")
 
 
@@ -263,7 +279,7 @@ def place_query(name: str, timeout: int = 60) -> str:
             "out meta geom;\n")
 
 
-def streets_from_overpass(client: OverpassClient, area: SearchArea, crs: CRS) -> list[Street]:
+def streets_from_overpass(client: OverpassClient, area: SearchArea, crs: CRS) -> StreetMap:
     from pipeline.osm_files import osm_data_from_overpass_json
 
     answer = client.run(street_query(area.bbox))
