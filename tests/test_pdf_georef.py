@@ -5,6 +5,7 @@ what it refuses and why; the plain-PDF workflow to a council map."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -184,7 +185,9 @@ def test_the_real_plan_is_refused_against_the_bondy_cadastre(
                  "--parcels", str(data / CADASTRE), "--out", str(out)]) == 6
     error = " ".join(capsys.readouterr().err.split())
     assert "match no cadastre parcels of cadastre2024.geojson.gz consistently" in error
-    assert "stroke #231f20 0.5pt: only" in error and not out.exists()
+    assert re.search(r"only [0-3] independent matches by parcels \(stroke #231f20 0\.5pt\)",
+                     error)  # a few coincidences among 7 120 parcels, never 4
+    assert not out.exists()
 
 
 def test_profile_gives_the_extract_and_the_area(data: Path, noisy_map: DrawnMap,

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import OsmDataError, PdfError
 from pipeline.pdf.classify import Legend
 from pipeline.pdf.consensus import Placement, Problem, place
-from pipeline.pdf.extract import PageContent, clip_to_frame, map_frame, page_shapes
+from pipeline.pdf.extract import clip_to_frame, map_frame, page_shapes
 from pipeline.pdf.georef import DEFAULT_MAX_RMS, DEFAULT_MIN_MATCHES, Georeference, crs_label
 from pipeline.pdf.label_matching import drawn_lines, label_clues, label_hypotheses
 from pipeline.pdf.osm_streets import (
@@ -100,12 +101,14 @@ class Found:
     area: str  # where the map data came from
 
 
-def _page(path: Path, options: GeorefOptions) -> tuple[PageContent, list, list]:
+def _page(path: Path, options: GeorefOptions
+          ) -> tuple[Polygon | None, list[tuple[Shape, BaseGeometry]], list[Label]]:
+    """The map frame, and the drawings and labels inside it (page coordinates)."""
     content = page_shapes(path, options.page, options.legend)
     frame = map_frame(content, Georeference("none", None, None), options.legend)
     shapes = clip_to_frame(content.shapes, frame)
     labels = [lab for lab in content.labels if frame is None or frame.contains(lab.point)]
-    return content, shapes, labels
+    return frame, shapes, labels
 
 
 def georeference_by_parcels(path: Path, cadastre: Outlines, crs: CRS, area: str,
@@ -113,8 +116,7 @@ def georeference_by_parcels(path: Path, cadastre: Outlines, crs: CRS, area: str,
     """Control points from the drawn parcel outlines matched to `cadastre`: each polygon style
     of the page with enough whole outlines is tried; the one placing the most parcels wins."""
     where = f"PDF {path} page {options.page}"
-    content, shapes, _labels = _page(path, options)
-    frame = map_frame(content, Georeference("none", None, None), options.legend)
+    frame, shapes, _labels = _page(path, options)
     styles = drawn_outlines(shapes, frame)
     if not styles:
         raise PdfError(f"{where}: no polygon style with at least 6 whole outlines inside the map "
@@ -129,7 +131,7 @@ def georeference_by_parcels(path: Path, cadastre: Outlines, crs: CRS, area: str,
                           floor_m=_PARCEL_FLOOR_M, min_independent=options.min_matches,
                           where=where)
         except PdfError as exc:
-            refusals.append(f"{style}: {str(exc).removeprefix(where + ': ')}")
+            refusals.append(str(exc).removeprefix(where + ": "))
             continue
         if best is None or found.independent > best.independent:
             best = found
@@ -164,7 +166,7 @@ def georeference_by_streets(path: Path, streets: StreetMap, crs: CRS, area: str,
     where = f"PDF {path} page {options.page}"
     if not streets.streets:
         raise PdfError(f"{where}: no named OSM street in {area}; check --near/--bbox or --osm.")
-    _content, shapes, labels = _page(path, options)
+    _frame, shapes, labels = _page(path, options)
     found, refusal = _by_labels(shapes, labels, streets, options, where, 1.0)
     if found is None or found[1] < _COVERAGE_GOOD:
         squeeze = float(np.cos(np.radians(_latitude(streets, crs))))
