@@ -22,12 +22,13 @@ import shapely
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, UNCHANGED
-from conflation.matching import MatchSettings, conflate
+from conflation.matching import conflate
 from conflation.metric import to_metric
 from conflation.names import normalise_name
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, UNCHANGED
+from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.kernel.settings import OsmConfig, Profile, SourceConfig
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, OsmElement
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "craft", "healthcare")
@@ -149,7 +150,8 @@ def evaluate(features: list[Feature], outcome: dict[str, tuple[str, str | None]]
 def run_sig2osm(features: list[Feature], osm: OsmData) -> dict[str, tuple[str, str | None]]:
     # The profile a user writes first: no policy for `name` (add-if-missing keeps OSM's spelling
     # and shows the difference; only review-if-different keys hold a feature for review).
-    settings = MatchSettings()
+    settings = Profile(name="dense", source=SourceConfig(id="id"),
+                       osm=OsmConfig(match=[{key: "*"} for key in POI_KEYS]), tags={})
     decisions = conflate(features, osm, _utm(osm), settings)
     return {d.source_id: (d.decision, d.osm_key) for d in decisions if d.source_id}
 

@@ -27,11 +27,11 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import Decision
-from conflation.matching import MatchSettings, conflate
-from conflation.policies import KEEP_OSM
+from conflation.matching import conflate
 from pipeline.ingest import SourceFeature
-from pipeline.osm_model import OsmData, OsmElement
+from pipeline.kernel.decisions import Decision
+from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.kernel.settings import MatchConfig, OsmConfig, Profile, SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT.parent / "shared" / "data" / "hootenanny" / "test-files" / "cases"
@@ -167,7 +167,9 @@ def run_case(folder: Path, distance: float) -> tuple[dict[str, str], dict[str, s
     metric = f"EPSG:{(32600 if centre.y >= 0 else 32700) + zone}"
     sources = [SourceFeature(e.key, e.geometry, dict(e.tags), {}) for e in input2.elements]
     keys = {k for e in input1.elements + input2.elements for k in e.tags}
-    settings = MatchSettings(distance=distance, policies={k: KEEP_OSM for k in keys})
+    settings = Profile(name="hootenanny", source=SourceConfig(id="id"),
+                       osm=OsmConfig(match={"name": "*"}), tags={},
+                       match=MatchConfig(distance=distance, policies=dict.fromkeys(keys, "keep-osm")))
     decisions = conflate(sources, OsmData(tuple(input1.elements), coverage, "case"), metric,
                          settings)
     got = {d.source_id: ours(d) for d in decisions if d.source_id is not None}

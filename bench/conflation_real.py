@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conflation.decisions import count_decisions
+from pipeline.kernel.decisions import count_decisions
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
+from pipeline.runner import run_stages
+from pipeline.stages import RunContext
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -40,8 +41,7 @@ match:
 
 def conflate_profile(profile: Path, out: Path) -> str:
     ctx = RunContext(load_profile(profile), out)
-    layer = run_ingest(ctx)
-    decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
+    decisions = run_stages(ctx, ["conflate"])["conflate"]
     counts = {k: v for k, v in count_decisions(decisions).items() if v}
     dists = [d.distance_m for d in decisions
              if d.decision in ("modify", "unchanged") and d.distance_m is not None]

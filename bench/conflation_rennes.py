@@ -20,12 +20,12 @@ from pathlib import Path
 import shapely
 from shapely.geometry import shape
 
-from conflation.decisions import MODIFY, REVIEW, SKIP, UNCHANGED, Decision, count_decisions
 from conflation.matching import conflate
 from pipeline.ingest import ingest
-from pipeline.osm_model import OsmData, OsmElement
+from pipeline.kernel.decisions import MODIFY, REVIEW, SKIP, UNCHANGED, Decision, count_decisions
+from pipeline.kernel.osm import OsmData, OsmElement
 from pipeline.profile import load_profile
-from pipeline.stages import match_settings
+from pipeline.stages import run_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "rennes-voies-genre" / "in"
@@ -90,7 +90,7 @@ def main() -> int:
     assert profile.source.path is not None
     layer = ingest(profile, profile.source.path)
     osm = osm_from_josm_geojson(DATA / "rennes.geojson")
-    decisions = conflate(layer.features, osm, layer.metric_crs, match_settings(profile, layer))
+    decisions = conflate(layer.features, osm, layer.metric_crs, profile, run_facts(profile, layer))
     print(json.dumps(summarise(decisions), ensure_ascii=False, indent=1))
     kind_of = {f.source_id: str(f.attributes.get("type")) for f in layer.features}
     skipped = Counter(kind_of[d.source_id or ""] for d in decisions if d.decision == SKIP)

@@ -17,7 +17,7 @@ from typing import Any
 
 from maps.council import council_map, council_map_html
 from maps.reviewer import reviewer_map_html
-from pipeline.profile import MapConfig, OsmConfig, Profile, SourceConfig
+from pipeline.kernel.settings import MapConfig, OsmConfig, Profile, SourceConfig
 
 N = 50_000
 BUDGET_S = 3.0

@@ -1,8 +1,9 @@
 """Outputs of two source trees, compared byte for byte: `python -m bench.same_outputs OTHER`.
 
-Runs the example profiles (the demo, the GeoPDF extraction first) and the scale-1 data of
-`bench.conflation_speed` with this tree and with OTHER (another checkout, e.g. the commit before
-a refactoring, made with `git worktree add`), with the same Python, and compares every file of
+Runs the example profiles (the demo, on one extraction of its GeoPDF) and the data of
+`bench.conflation_speed` (scale 1, or the scale given: `… OTHER 10`) with this tree and
+with OTHER (another checkout, e.g. the commit before a refactoring, made with
+`git worktree add`), with the same Python, and compares every file of
 each run folder (`work/`, the stage cache, aside). `report.json` is compared without its
 `timings_s`, which differ from run to run. Prints each difference; exit 1 if there is one.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,8 @@ from bench.conflation_speed import write_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ["grenoble/parking-meters.yml", "bondy/parking-meters.yml", "bondy/council-map.yml",
-            "grenoble/parking-meters-from-pdf.yml"]
+            "grenoble/parking-meters-from-pdf.yml", "bondy/addresses-on-buildings.yml",
+            "rennes/breton-street-names.yml"]
 GEOPDF = ROOT.parent / "shared/data/geopdf/iso32000/grenoble_horodateurs_ISO32000_L93.pdf"
 
 
@@ -31,35 +34,46 @@ def _sig2osm(tree: Path, *args: str, cwd: Path) -> None:
                    cwd=cwd, stdout=subprocess.DEVNULL)
 
 
-def _run_all(tree: Path, out: Path, speed: Path) -> None:
-    """The demo's runs and the speed data's run, with `tree`'s code, into `out` (the GeoPDF's
-    layer into `tree`/out/pdf, where the example profile reads it, as `make demo` does)."""
-    _sig2osm(tree, "pdf", "extract", str(GEOPDF), "--legend",
-             str(tree / "examples/grenoble/pdf-legend.yml"), "--out",
-             str(tree / "out/pdf/grenoble-horodateurs.gpkg"), cwd=out)
+def _run_all(tree: Path, out: Path, speed: Path, layer: Path) -> None:
+    """The demo's runs and the speed data's run, with `tree`'s code, into `out`. The GeoPDF's
+    layer (`layer`, extracted once: a GeoPackage records when it was written) is put in
+    `tree`/out/pdf, where the example profile reads it, as `make demo` does."""
+    target = tree / "out/pdf/grenoble-horodateurs.gpkg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(layer, target)
+    subprocess.run([sys.executable, str(tree / "examples/rennes/make_inputs.py"),
+                    str(tree / "out/rennes")], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(tree)})
     for example in EXAMPLES:
         _sig2osm(tree, "run", str(tree / "examples" / example), "--out", str(out), cwd=out)
     _sig2osm(tree, "run", str(speed), "--out", str(out), cwd=out)
 
 
-def _comparable(path: Path) -> bytes:
-    if path.name != "report.json":
-        return path.read_bytes()
-    report = json.loads(path.read_text(encoding="utf-8"))
+def _comparable(path: Path, tree: Path) -> bytes:
+    """report.json without its timings, the trees' own paths as "<tree>"."""
+    report = json.loads(path.read_text(encoding="utf-8").replace(str(tree), "<tree>"))
     report.pop("timings_s", None)
-    report.get("inputs", {}).pop("profile", None)  # the profile's own path differs per tree
     return json.dumps(report, sort_keys=True).encode()
 
 
-def compare(a: Path, b: Path) -> list[str]:
+def _visible(root: Path) -> set[Path]:
+    """The files a user sees under `root`, through the run folders' links (their hidden
+    generations, the lock and the stage caches of work/ aside)."""
+    found = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "work"]
+        found.update(Path(folder, f).relative_to(root) for f in files if not f.startswith("."))
+    return found
+
+
+def compare(a: Path, b: Path, tree_a: Path, tree_b: Path) -> list[str]:
     differences = []
-    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file() and "work" not in p.parts}
-    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "work" not in p.parts}
+    files_a, files_b = _visible(a), _visible(b)
     for name in sorted(files_a ^ files_b):
         differences.append(f"only in {'this tree' if name in files_a else 'the other'}: {name}")
     for name in sorted(files_a & files_b):
         same = (filecmp.cmp(a / name, b / name, shallow=False) if name.name != "report.json"
-                else _comparable(a / name) == _comparable(b / name))
+                else _comparable(a / name, tree_a) == _comparable(b / name, tree_b))
         if not same:
             differences.append(f"differs: {name}")
     return differences
@@ -67,17 +81,21 @@ def compare(a: Path, b: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m bench.same_outputs OTHER_TREE", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m bench.same_outputs OTHER_TREE [SPEED_SCALE]", file=sys.stderr)
         return 2
     other = Path(args[0]).resolve()
+    scale = args[1] if len(args) == 2 else "1"  # "10": the dense data, every point in one group
     with tempfile.TemporaryDirectory(prefix="sig2osm-same-") as tmp:
         folder = Path(tmp)
-        speed = write_inputs(1, False, folder)
+        speed = write_inputs(int(scale.rstrip("w")), scale.endswith("w"), folder)
+        layer = folder / "grenoble-horodateurs.gpkg"
+        _sig2osm(ROOT, "pdf", "extract", str(GEOPDF), "--legend",
+                 str(ROOT / "examples/grenoble/pdf-legend.yml"), "--out", str(layer), cwd=folder)
         for name, tree in (("this", ROOT), ("other", other)):
             (folder / name).mkdir()
-            _run_all(tree, folder / name, speed)
-        differences = compare(folder / "this", folder / "other")
+            _run_all(tree, folder / name, speed, layer)
+        differences = compare(folder / "this", folder / "other", ROOT, other)
     for line in differences:
         print(line)
     print(f"{len(differences)} difference(s) between {ROOT} and {other}")

@@ -32,17 +32,25 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import shapely
 from rapidfuzz import fuzz, process
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import MODIFY, REVIEW, SKIP, UNCHANGED, Candidate, Decision, SourceLike
+from conflation.facts import RunFacts
 from conflation.feedback import CREATE_NEW, MATCH, REJECT, ReviewerDecision
-from conflation.matching import MatchSettings
 from conflation.metric import to_metric
 from conflation.names import name_similarity, normalise_name
-from conflation.policies import TagMerge, merge_tags
-from pipeline.osm_model import OsmData, OsmElement
+from conflation.policies import merge_tags
+from pipeline.kernel.decisions import (
+    MODIFY,
+    REVIEW,
+    SKIP,
+    UNCHANGED,
+    Candidate,
+    Decision,
+    SourceLike,
+    TagMerge,
+)
+from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.kernel.settings import MatchConfig, Profile
 
 STREET_GAP_M = 200.0  # ways of one name closer than this are one street
 NAME_REVIEW = 0.8  # a near name at least this similar is shown to a reviewer; below, no match
@@ -79,22 +87,23 @@ class _NameRun:
     """The working state of one attribute-only conflation."""
 
     sources: Sequence[SourceLike]
-    settings: MatchSettings
+    settings: MatchConfig
+    facts: RunFacts
     streets: list[Street] = field(default_factory=list)
     by_name: dict[str, list[int]] = field(default_factory=dict)  # normalised name -> streets
     decisions: dict[int, Decision] = field(default_factory=dict)
 
     @property
     def name_key(self) -> str:
-        keys = self.settings.label_keys
+        keys = self.settings.labels
         return keys[0] if keys else "name"
 
     @property
     def ref_key(self) -> str | None:
-        return self.settings.ref_key
+        return self.settings.ref
 
     def verdict(self, feature: SourceLike) -> ReviewerDecision | None:
-        return self.settings.reviewer.get(feature.source_id)
+        return self.facts.reviewer.get(feature.source_id)
 
 
 def match_area(osm: OsmData, area: Sequence[float] | None) -> BaseGeometry | None:
@@ -114,6 +123,10 @@ def find_streets(elements: Sequence[OsmElement], name_key: str, area: BaseGeomet
                    and area.intersects(e.geometry)), key=lambda e: (e.type, e.id))
     if not ways:
         return []
+    # SciPy stays off the start-up path of a run: only tables of names need it.
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
     names = [_core(normalise_name(e.tags[name_key])) for e in ways]
     metric = to_metric([e.geometry for e in ways], metric_crs)
     left, right = shapely.STRtree(metric).query(metric, predicate="dwithin",
@@ -133,11 +146,13 @@ def find_streets(elements: Sequence[OsmElement], name_key: str, area: BaseGeomet
 
 
 def conflate_by_name(sources: Sequence[SourceLike], osm: OsmData, metric_crs: str,
-                     settings: MatchSettings) -> dict[int, Decision]:
+                     profile: Profile, facts: RunFacts, projected: object = None
+                     ) -> dict[int, Decision]:
     """One decision per row (by position in `sources`); `conflation.matching.conflate` adds
-    reviewer acceptances and `missing`."""
-    run = _NameRun(sources, settings)
-    area = match_area(osm, settings.area)
+    reviewer acceptances and `missing`. (`projected`: the matching methods' common signature;
+    a table has no geometry to project.)"""
+    run = _NameRun(sources, profile.match, facts)
+    area = match_area(osm, profile.match.area or profile.osm.bounds)
     if area is None:
         for i, feature in enumerate(sources):
             run.decisions[i] = _plain(feature, SKIP, "no area to look for street names in: give "
@@ -350,9 +365,7 @@ def street_decision(run: _NameRun, feature: SourceLike, ways: Sequence[OsmElemen
     source_tags = {k: v for k, v in feature.tags.items() if k != run.name_key}
     if run.ref_key and run.ref_key not in source_tags:
         source_tags[run.ref_key] = feature.source_id  # so the next run matches by ref
-    merges = [(way, merge_tags(way.tags, source_tags, settings.policies, settings.authoritative,
-                               settings.removable))
-              for way in ways]
+    merges = [(way, merge_tags(way.tags, source_tags, settings)) for way in ways]
     merges.sort(key=lambda m: (not m[1].changes_anything, m[0].type, m[0].id))
     (first, merge), rest = merges[0], merges[1:]
     geometry = shapely.union_all([way.geometry for way in ways])

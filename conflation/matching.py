@@ -10,6 +10,11 @@ Order of work:
    (`conflation.assignment`); doubtful pairs go to review naming both sides;
 5. OSM objects carrying a ref the source no longer has are `missing`.
 OSM objects carrying this dataset's ref are never given to another feature by score.
+
+Steps 1–4 are the matching method; `METHODS` holds them by the kind of source (`source.geometry`:
+"file", matched by place, this module; "none", a table matched by name, `conflation.attributes`).
+The settings are the profile's (`pipeline.kernel.settings.Profile`), read as they are; what a run
+knows beyond them (reviewers' verdicts, the layer's precision) comes as `RunFacts`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,16 @@ import numpy as np
 import shapely
 
 from conflation.assignment import Assignment, assign
+from conflation.attributes import conflate_by_name
 from conflation.candidates import Pairs, find_candidates, geometry_kinds
-from conflation.decisions import (
+from conflation.duplicates import SAME_POSITION, duplicate_groups
+from conflation.facts import RunFacts
+from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT
+from conflation.metric import to_metric
+from conflation.names import SAME_NAME
+from conflation.policies import merge_tags
+from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
+from pipeline.kernel.decisions import (
     CREATE,
     MISSING,
     MODIFY,
@@ -35,40 +48,8 @@ from conflation.decisions import (
     Decision,
     SourceLike,
 )
-from conflation.duplicates import SAME_POSITION, duplicate_groups
-from conflation.feedback import ACCEPT, CREATE_NEW, MATCH, REJECT, ReviewerDecision
-from conflation.metric import to_metric
-from conflation.names import SAME_NAME
-from conflation.policies import merge_tags
-from conflation.scoring import MAIN_KEYS, Scored, radius_function, score_pairs
-from pipeline.osm_model import OsmData, OsmElement, TagMatch, is_candidate
-
-
-@dataclass(frozen=True)
-class MatchSettings:
-    """The profile's matching parameters, as conflation needs them."""
-
-    distance: float = 30.0
-    ref_key: str | None = None
-    authoritative: tuple[str, ...] = ()
-    policies: Mapping[str, str] = field(default_factory=dict)
-    removable: tuple[str, ...] = ()
-    low_precision: bool = False  # every create or modify goes to review (PDF-derived layers)
-    precision_note: str = "e.g. a PDF map"  # why the source is low precision, for reasons
-    match_threshold: float = 0.6  # score at or above which a pair is matched automatically
-    review_threshold: float = 0.35  # score at or above which a pair is at least reviewed
-    review_margin: float = 0.1  # an alternative this close to the best → review
-    radii: Mapping[str, float] = field(default_factory=dict)  # node/line/area or key=value
-    label_keys: tuple[str, ...] = ("name",)  # tags compared as names (addresses: housenumber…)
-    reviewer: Mapping[str, ReviewerDecision] = field(default_factory=dict)  # by source id
-    # A table without geometry: rows matched to OSM ways by name (conflation.attributes),
-    # within `area` ([west, south, east, north]; None: the area the OSM data covers).
-    by_name: bool = False
-    area: tuple[float, float, float, float] | None = None
-    # `osm.match` as alternatives, when the OSM data also holds objects of related kinds
-    # (`osm.related`): those are never matched, only looked at before a create.
-    kinds: tuple[TagMatch, ...] = ()
-    duplicates: float = 3.0  # metres: features of the layer this close, same kind, are one
+from pipeline.kernel.osm import OsmData, OsmElement, is_candidate
+from pipeline.kernel.settings import MatchConfig, Profile
 
 
 @dataclass(frozen=True)
@@ -94,39 +75,50 @@ class _Run:
     """The working state of one conflation."""
 
     sources: Sequence[SourceLike]
-    settings: MatchSettings
+    profile: Profile
+    facts: RunFacts
     metric_crs: str
     metric: dict[int, shapely.Geometry] = field(default_factory=dict)  # source pos -> metric
     osm_metric: dict[str, shapely.Geometry] = field(default_factory=dict)
     decisions: dict[int, Decision] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
 
+    @property
+    def match(self) -> MatchConfig:
+        return self.profile.match
 
-def conflate(
-    sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, settings: MatchSettings,
-    projected: ProjectedOsm | None = None,
-) -> list[Decision]:
+
+NO_FACTS = RunFacts()  # no reviewer's verdict, a precise layer
+
+
+def conflate(sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, profile: Profile,
+             facts: RunFacts = NO_FACTS, projected: ProjectedOsm | None = None
+             ) -> list[Decision]:
     """Decide, for every source feature, create / modify / unchanged / review / skip; add missing.
     `projected`: `project_osm(osm, …)` when already built (used if its CRS is `metric_crs`)."""
-    run = _Run(sources, settings, metric_crs)
-    osm, related = _split_related(osm, settings)
+    method = METHODS[profile.source.geometry]
+    decisions = method(sources, osm, metric_crs, profile, facts, projected)
+    return _finish(sources, decisions, osm, profile.match.ref, facts)
+
+
+def conflate_by_place(sources: Sequence[SourceLike], osm: OsmData, metric_crs: str,
+                      profile: Profile, facts: RunFacts, projected: ProjectedOsm | None
+                      ) -> dict[int, Decision]:
+    """The matching method of layers with geometries: steps 1 to 4 above."""
+    run = _Run(sources, profile, facts, metric_crs)
+    osm, related = _split_related(osm, profile)
     if related:
         projected = None  # built over every object, related ones included
-    if settings.by_name:
-        from conflation.attributes import conflate_by_name  # it builds on this module
-
-        run.decisions = conflate_by_name(sources, osm, metric_crs, settings)
-        return _finish(run, osm)
     pending = _screen(run, osm)
     run.metric = dict(zip(pending, to_metric([sources[i].geometry for i in pending], metric_crs),
                           strict=True))
     if projected is None or projected.crs != metric_crs:
         projected = project_osm(osm, metric_crs)
     run.osm_metric = projected.by_key
-    if any(v.action in (MATCH, CREATE_NEW) for v in settings.reviewer.values()):
+    if any(v.action in (MATCH, CREATE_NEW) for v in facts.reviewer.values()):
         pending = _forced(run, pending, {e.key: e for e in osm.elements})
     pending = _by_ref(run, pending, osm.elements)
-    ref_key = settings.ref_key
+    ref_key = profile.match.ref
     free = [e for e in osm.elements
             if e.key not in run.taken and not (ref_key and ref_key in e.tags)]
     # Usually no OSM object is held by a ref or a reviewer: the index over all of them serves.
@@ -136,28 +128,28 @@ def conflate(
     _doubt_creates_beside_held(run, pending, held)
     _doubt_creates_beside_related(run, pending, related)
     _review_source_duplicates(run, pending)
-    return _finish(run, osm)
+    return run.decisions
 
 
-def _split_related(osm: OsmData, settings: MatchSettings) -> tuple[OsmData, list[OsmElement]]:
-    """The candidates of the kinds matched, and the objects of related kinds."""
-    if not settings.kinds:
+def _split_related(osm: OsmData, profile: Profile) -> tuple[OsmData, list[OsmElement]]:
+    """The candidates of the kinds matched, and the objects of related kinds (`osm.related`)."""
+    if not profile.osm.related:
         return osm, []
     main: list[OsmElement] = []
     related: list[OsmElement] = []
     for element in osm.elements:
-        wanted = is_candidate(element.tags, settings.kinds, settings.ref_key)
+        wanted = is_candidate(element.tags, profile.osm.match, profile.match.ref)
         (main if wanted else related).append(element)
     if not related:
         return osm, []
     return replace(osm, elements=tuple(main)), related
 
 
-def _finish(run: _Run, osm: OsmData) -> list[Decision]:
+def _finish(sources: Sequence[SourceLike], decisions: Mapping[int, Decision], osm: OsmData,
+            ref_key: str | None, facts: RunFacts) -> list[Decision]:
     """Decisions in source order, with reviewers' acceptances carried out, then `missing`."""
-    ref_key = run.settings.ref_key
-    ordered = [_after_reviewer(run.decisions[i], run.settings) for i in range(len(run.sources))]
-    refs = {_ref_value(f, ref_key) for f in run.sources}
+    ordered = [_after_reviewer(decisions[i], facts) for i in range(len(sources))]
+    refs = {_ref_value(f, ref_key) for f in sources}
     ordered.extend(_missing(osm.elements, ref_key, refs))
     return ordered
 
@@ -174,7 +166,7 @@ def _screen(run: _Run, osm: OsmData) -> list[int]:
         shapely.prepare(coverage)
     pending = []
     for i, feature in enumerate(run.sources):
-        verdict = run.settings.reviewer.get(feature.source_id)
+        verdict = run.facts.reviewer.get(feature.source_id)
         if feature.skip_reason is not None or feature.geometry is None:
             run.decisions[i] = _plain(feature, SKIP, feature.skip_reason or "no geometry")
         elif coverage is None or not coverage.covers(feature.geometry):
@@ -195,7 +187,7 @@ def _forced(run: _Run, pending: list[int], by_key: Mapping[str, OsmElement]) -> 
     rest = []
     for i in pending:
         feature = run.sources[i]
-        verdict = run.settings.reviewer.get(feature.source_id)
+        verdict = run.facts.reviewer.get(feature.source_id)
         if verdict is None or verdict.action not in (MATCH, CREATE_NEW):
             rest.append(i)
             continue
@@ -223,7 +215,7 @@ def _ref_value(feature: SourceLike, ref_key: str | None) -> str:
 
 def _by_ref(run: _Run, pending: list[int], elements: Sequence[OsmElement]) -> list[int]:
     """The dataset's ref on an OSM object is decisive."""
-    ref_key = run.settings.ref_key
+    ref_key = run.match.ref
     if not ref_key:
         return pending
     index: dict[str, list[OsmElement]] = defaultdict(list)
@@ -257,7 +249,7 @@ def _distance(run: _Run, i: int, element: OsmElement) -> float:
 def _by_score(run: _Run, pending: list[int], free: list[OsmElement],
               every: ProjectedOsm | None) -> None:
     """`every`: the projection of every OSM candidate, when `free` is all of them."""
-    settings = run.settings
+    settings = run.match
     src_geoms = np.array([run.metric[i] for i in pending] + [None], dtype=object)[:-1]
     if every is not None:
         osm_geoms, tree = every.geometries, every.tree
@@ -270,7 +262,7 @@ def _by_score(run: _Run, pending: list[int], free: list[OsmElement],
                                         settings.radii)
     pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, tree, settings.distance)
     pairs = _without_rejected(run, pairs, pending, free)
-    scored = score_pairs(pairs, src_tags, osm_tags, settings.label_keys, near=settings.distance)
+    scored = score_pairs(pairs, src_tags, osm_tags, settings.labels, near=settings.distance)
     eligible = np.flatnonzero(scored.score >= settings.review_threshold)
     assignment = assign(pairs.source[eligible], pairs.osm[eligible], scored.score[eligible],
                         settings.review_margin)
@@ -291,7 +283,7 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
     creates = [i for i in pending if run.decisions[i].decision == CREATE]
     if not creates or not held:
         return
-    settings = run.settings
+    settings = run.match
     pairs, scored = _pairs_with(run, creates, held, [run.osm_metric[e.key] for e in held],
                                 _as_before_import(run, held))
     for s, p in _best_pair_of_each_source(pairs, scored).items():
@@ -299,7 +291,7 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
         if score < settings.match_threshold:
             continue
         i, element = creates[s], held[int(pairs.osm[p])]
-        owner = element.tags.get(settings.ref_key or "", "") or "another source feature"
+        owner = element.tags.get(settings.ref or "", "") or "another source feature"
         run.decisions[i] = replace(
             run.decisions[i], decision=REVIEW, proposed=CREATE,
             reason=f"{element.key} at {float(pairs.distance[p]):.1f} m fits (score {score:.2f}) "
@@ -322,17 +314,17 @@ def _doubt_creates_beside_related(run: _Run, pending: list[int],
         kind = ", ".join(f"{k}={element.tags[k]}" for k in MAIN_KEYS if k in element.tags)
         run.decisions[i] = replace(
             run.decisions[i], decision=REVIEW, proposed=CREATE,
-            reason=f"OSM has {element.key} ({kind}) named '{_label(element.tags, run.settings.label_keys)}' "
+            reason=f"OSM has {element.key} ({kind}) named '{_label(element.tags, run.match.labels)}' "
                    f"at {float(pairs.distance[same_name][p]):.1f} m: the same object mapped as "
                    "another kind, or a new one?")
 
 
 def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
     """Features of the layer that are one object listed twice go to review together."""
-    settings = run.settings
+    settings = run.match
     groups = duplicate_groups(pending, [run.metric[i] for i in pending],
                               [run.sources[i].tags for i in pending], settings.duplicates,
-                              settings.label_keys)
+                              settings.labels)
     for group in groups:
         ids = [str(run.sources[i].source_id) for i in group]
         gap = max(float(shapely.distance(run.metric[group[0]], run.metric[i])) for i in group)
@@ -354,8 +346,8 @@ def _as_before_import(run: _Run, held: Sequence[OsmElement]) -> list[Mapping[str
     """The tags of objects held by ref without the labels their owner gave them: an address
     added to a building by the run that matched it must not make a second address beside it
     look like another object now, when it looked like the same one then."""
-    ref_key = run.settings.ref_key
-    labels = run.settings.label_keys
+    ref_key = run.match.ref
+    labels = run.match.labels
     owners = {_ref_value(f, ref_key): f.tags for f in run.sources} if ref_key else {}
     result: list[Mapping[str, str]] = []
     for element in held:
@@ -371,7 +363,7 @@ def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
                 osm_tags: Sequence[Mapping[str, str]] | None = None) -> tuple[Pairs, Scored]:
     """Candidate pairs and their scores between some source features and some OSM objects
     (scored with `osm_tags` instead of theirs, when given)."""
-    settings = run.settings
+    settings = run.match
     src_tags = [run.sources[i].tags for i in sources]
     osm_geoms = np.array([*metric, None], dtype=object)[:-1]
     radius_of, search = radius_function(src_tags, geometry_kinds(osm_geoms), settings.distance,
@@ -379,7 +371,7 @@ def _pairs_with(run: _Run, sources: list[int], elements: Sequence[OsmElement],
     src_geoms = np.array([run.metric[i] for i in sources] + [None], dtype=object)[:-1]
     pairs = find_candidates(src_geoms, osm_geoms, search, radius_of, near=settings.distance)
     tags = osm_tags if osm_tags is not None else [e.tags for e in elements]
-    scored = score_pairs(pairs, src_tags, tags, settings.label_keys, near=settings.distance)
+    scored = score_pairs(pairs, src_tags, tags, settings.labels, near=settings.distance)
     return pairs, scored
 
 
@@ -396,7 +388,7 @@ def _subset(scored: Scored, keep: np.ndarray) -> Scored:
 
 def _without_rejected(run: _Run, pairs: Pairs, pending: list[int],
                       free: list[OsmElement]) -> Pairs:
-    banned = {(v.source_id, v.osm_key) for v in run.settings.reviewer.values()
+    banned = {(v.source_id, v.osm_key) for v in run.facts.reviewer.values()
               if v.action == REJECT and v.osm_key}
     if not banned:
         return pairs
@@ -465,9 +457,9 @@ class _Outcome:
                          f"(score {self.scored.score[q]:.2f})")
                 why = f"{self._text(p)} (score {score:.2f}) is also wanted by "
             return _as_review(matched, why + other)
-        if score < run.settings.match_threshold:
+        if score < run.match.match_threshold:
             return _as_review(matched, f"uncertain match (score {score:.2f} below "
-                              f"{run.settings.match_threshold:g}): {self._text(p)}")
+                              f"{run.match.match_threshold:g}): {self._text(p)}")
         return matched
 
     def _unmatched(self, s: int, ranked: list[int], candidates: tuple[Candidate, ...]) -> Decision:
@@ -475,24 +467,24 @@ class _Outcome:
         if not ranked:
             return _low_precision(_plain(
                 feature, CREATE, "no OSM object of this kind within "
-                f"{self.run.settings.distance:g} m"), self.run.settings)
+                f"{self.run.match.distance:g} m"), self.run.facts)
         best = ranked[0]
         score = float(self.scored.score[best])
-        if score >= self.run.settings.match_threshold:
+        if score >= self.run.match.match_threshold:
             # Another feature won this object, but this one fits it well too: a duplicate in
             # the source, or a new object beside it? A person says.
             return _plain(feature, REVIEW, f"{self._text(best)} fits (score {score:.2f}) but "
                           f"is matched to source feature {self._owner_of(best)}, which fits it "
                           "better: new object or duplicate?", candidates=candidates,
                           proposed=CREATE)
-        if score >= self.run.settings.review_threshold:
+        if score >= self.run.match.review_threshold:
             why = (f"the closest fit, {self._text(best)}, is matched to source feature "
                    f"{self._owner_of(best)}")
         else:
             why = (f"no OSM object fits (best: {self._text(best)}, "
                    f"score {self.scored.score[best]:.2f})")
         decision = _plain(feature, CREATE, why, candidates=candidates)
-        return _low_precision(decision, self.run.settings)
+        return _low_precision(decision, self.run.facts)
 
     def _text(self, p: int) -> str:
         """'node/1 at 4.2 m, name 'X' vs 'Y' (0.93)' in plain words."""
@@ -500,7 +492,7 @@ class _Outcome:
         feature = self.run.sources[self.pending[self.source_of[p]]]
         text = f"{element.key} at {self.distance[p]:.1f} m"
         sim = float(self.scored.name[p])
-        keys = self.run.settings.label_keys
+        keys = self.run.match.labels
         if not math.isnan(sim):
             text += (f", name '{_label(element.tags, keys)}' vs '{_label(feature.tags, keys)}' "
                      f"(similarity {sim:.2f})")
@@ -539,14 +531,13 @@ def _matched(
     candidates: tuple[Candidate, ...] = (),
     distance: float | None = None,
 ) -> Decision:
-    settings, feature = run.settings, run.sources[i]
+    settings, feature = run.match, run.sources[i]
     if distance is None:
         distance = _distance(run, i, element)
     source_tags = dict(feature.tags)
-    if settings.ref_key and settings.ref_key not in source_tags:
-        source_tags[settings.ref_key] = feature.source_id  # so the next run matches by ref
-    merge = merge_tags(element.tags, source_tags, settings.policies, settings.authoritative,
-                       settings.removable)
+    if settings.ref and settings.ref not in source_tags:
+        source_tags[settings.ref] = feature.source_id  # so the next run matches by ref
+    merge = merge_tags(element.tags, source_tags, settings)
     where = f"{element.key} ({why})"
     if merge.conflicts:
         details = "; ".join(
@@ -560,7 +551,7 @@ def _matched(
                             f"matched {where}; sets {keys}{merge.kept_text()}",
                             merge.tags, feature.geometry, element, distance, merge, candidates,
                             source_tags=dict(feature.tags))
-        return _low_precision(decision, settings)
+        return _low_precision(decision, run.facts)
     return Decision(feature.source_id, UNCHANGED,
                     f"matched {where}; OSM already has these tags{merge.kept_text()}",
                     merge.tags, feature.geometry, element, distance, merge, candidates,
@@ -573,18 +564,18 @@ def _as_review(decision: Decision, why: str) -> Decision:
     return replace(decision, decision=REVIEW, proposed=decision.decision, reason=why)
 
 
-def _low_precision(decision: Decision, settings: MatchSettings) -> Decision:
-    if not settings.low_precision:
+def _low_precision(decision: Decision, facts: RunFacts) -> Decision:
+    if not facts.low_precision:
         return decision
     return replace(decision, decision=REVIEW, proposed=decision.decision,
-                   reason=f"low-precision source ({settings.precision_note}): proposed "
+                   reason=f"low-precision source ({facts.precision_note}): proposed "
                           f"{decision.decision}, "
                           f"{decision.reason}")
 
 
-def _after_reviewer(decision: Decision, settings: MatchSettings) -> Decision:
+def _after_reviewer(decision: Decision, facts: RunFacts) -> Decision:
     """A reviewer's `accept` carries out what the review proposed."""
-    verdict = settings.reviewer.get(decision.source_id or "")
+    verdict = facts.reviewer.get(decision.source_id or "")
     if verdict is None or verdict.action != ACCEPT or decision.decision != REVIEW:
         return decision
     if decision.proposed == CREATE and decision.osm is None:
@@ -619,3 +610,7 @@ def _missing(
 def _ref_values(element: OsmElement, ref_key: str) -> list[str]:
     """The values of `ref_key` on an OSM object (`a;b` holds two)."""
     return [v.strip() for v in element.tags.get(ref_key, "").split(";") if v.strip()]
+
+
+# The matching methods, by the kind of source (`source.geometry`).
+METHODS = {"file": conflate_by_place, "none": conflate_by_name}

@@ -1,63 +1,63 @@
-"""Tag merge policies, per key, from a registry that the profile names.
+"""Tag merge policies, per key: a registry of functions that the profile names
+(`match.policies`, `match.authoritative`) and `check` and the README describe.
 
-A policy decides what happens to one key when a source feature is matched to an OSM object:
-
-- ``add-if-missing`` (default): the source value is added when OSM lacks the key; when OSM has
-  another value, OSM's value is kept and the difference is shown to reviewers (`kept`), without
-  holding the feature for review (invariant 3: a mapper's value is never replaced silently).
-- ``keep-osm``: the source value is added when OSM lacks the key; OSM's value is kept silently.
-- ``review-if-different``: the proposal carries the source's value and the feature goes to
-  review, so a reviewer who accepts it replaces OSM's.
-- ``authoritative``: the source value replaces OSM's (keys listed in ``match.authoritative``).
-
-Values equal after normalising case, accents, spacing, punctuation and common abbreviations
-(`Burger King` / `BURGER KING`, `Av. Jean-Jaurès` / `Avenue Jean Jaures`) are not a difference
-under any policy: OSM's spelling stays. No tag is ever removed, except keys listed in
-``match.remove`` that the source leaves empty.
+A policy decides what happens to one key when a source feature is matched to an OSM object that
+has another value for it; a key OSM lacks is always added. Values equal after normalising case,
+accents, spacing, punctuation and common abbreviations (`Burger King` / `BURGER KING`,
+`Av. Jean-Jaurès` / `Avenue Jean Jaures`) are no difference under any policy: OSM's spelling
+stays. No tag is ever removed, except keys listed in `match.remove` that the source leaves empty.
+A value set by mappers is replaced only for authoritative keys (invariant 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from enum import Enum
 
 from conflation.names import normalise_name
+from pipeline.kernel.decisions import TagMerge
+from pipeline.kernel.settings import MatchConfig
 
-ADD_IF_MISSING = "add-if-missing"
-KEEP_OSM = "keep-osm"
-REVIEW_IF_DIFFERENT = "review-if-different"
-AUTHORITATIVE = "authoritative"
 
-POLICIES: dict[str, str] = {
-    ADD_IF_MISSING: "add when OSM lacks the key; a different OSM value is kept and shown",
-    KEEP_OSM: "add when OSM lacks the key; a different OSM value is kept silently",
-    REVIEW_IF_DIFFERENT: "add when missing; a different value is proposed and reviewed",
-    AUTHORITATIVE: "the source value replaces OSM's",
+class Outcome(Enum):
+    """What happens to a key whose OSM value differs from the source's."""
+
+    KEEP = "keep"  # OSM's value stays, nothing said
+    SHOW = "show"  # OSM's value stays, the difference is shown to reviewers
+    REPLACE = "replace"  # the source's value replaces OSM's
+    PROPOSE = "propose"  # the source's value is proposed; the feature goes to review
+
+
+Policy = Callable[[str, str], Outcome]  # (OSM's value, the source's value) -> outcome
+
+
+def add_if_missing(osm: str, source: str) -> Outcome:
+    """add when OSM lacks the key; a different OSM value is kept and shown to reviewers"""
+    return Outcome.SHOW
+
+
+def keep_osm(osm: str, source: str) -> Outcome:
+    """add when OSM lacks the key; a different OSM value is kept silently"""
+    return Outcome.KEEP
+
+
+def review_if_different(osm: str, source: str) -> Outcome:
+    """add when OSM lacks the key; a different value is proposed and the feature reviewed"""
+    return Outcome.PROPOSE
+
+
+def authoritative(osm: str, source: str) -> Outcome:
+    """the source's value replaces OSM's (the keys of match.authoritative)"""
+    return Outcome.REPLACE
+
+
+DEFAULT = "add-if-missing"
+POLICIES: dict[str, Policy] = {
+    DEFAULT: add_if_missing,
+    "keep-osm": keep_osm,
+    "review-if-different": review_if_different,
+    "authoritative": authoritative,
 }
-
-
-@dataclass(frozen=True)
-class TagMerge:
-    """The result of merging source tags into one OSM object's tags."""
-
-    tags: dict[str, str]  # the proposed final tag set
-    new: dict[str, str] = field(default_factory=dict)  # keys added
-    changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (old, new)
-    kept: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (osm, source)
-    removed: dict[str, str] = field(default_factory=dict)  # key -> old value
-    conflicts: tuple[str, ...] = ()  # keys whose difference needs a person
-
-    @property
-    def changes_anything(self) -> bool:
-        return bool(self.new or self.changed or self.removed)
-
-    def kept_text(self, limit: int = 3) -> str:
-        """"; OSM's value kept: name 'X' (source 'Y')" for a reason, or "" when none was."""
-        if not self.kept:
-            return ""
-        shown = [f"{k} '{osm}' (source '{src}')" for k, (osm, src) in list(self.kept.items())[:limit]]
-        more = f" and {len(self.kept) - limit} more" if len(self.kept) > limit else ""
-        return "; OSM's value kept: " + ", ".join(shown) + more
 
 
 def same_value(a: str, b: str) -> bool:
@@ -66,23 +66,29 @@ def same_value(a: str, b: str) -> bool:
     return bool(x) and x == normalise_name(b)
 
 
-def policy_for(key: str, policies: Mapping[str, str], authoritative: tuple[str, ...] | list[str]) -> str:
-    if key in policies:
-        return policies[key]
-    if key in authoritative:
-        return AUTHORITATIVE
-    return ADD_IF_MISSING
+def policy_name(key: str, config: MatchConfig) -> str:
+    """The policy a key follows: its own (`match.policies`), else `authoritative` for the keys
+    of `match.authoritative`, else the default."""
+    if key in config.policies:
+        return config.policies[key]
+    return "authoritative" if key in config.authoritative else DEFAULT
 
 
-def merge_tags(
-    osm_tags: Mapping[str, str],
-    source_tags: Mapping[str, str],
-    policies: Mapping[str, str] | None = None,
-    authoritative: tuple[str, ...] | list[str] = (),
-    removable: tuple[str, ...] | list[str] = (),
-) -> TagMerge:
+def policy_for(key: str, config: MatchConfig) -> Policy:
+    return POLICIES[policy_name(key, config)]
+
+
+def describe(name: str) -> str:
+    """What a policy does, in the words of its function's docstring (shown by `check`)."""
+    return (POLICIES[name].__doc__ or "").strip()
+
+
+NO_POLICY = MatchConfig()  # every key add-if-missing, nothing removable
+
+
+def merge_tags(osm_tags: Mapping[str, str], source_tags: Mapping[str, str],
+               config: MatchConfig = NO_POLICY) -> TagMerge:
     """Merge `source_tags` into `osm_tags` key by key according to each key's policy."""
-    policies = policies or {}
     tags = dict(osm_tags)
     new: dict[str, str] = {}
     changed: dict[str, tuple[str, str]] = {}
@@ -92,22 +98,19 @@ def merge_tags(
     for key, value in source_tags.items():
         old = osm_tags.get(key)
         if old is None:
-            tags[key] = value
-            new[key] = value
+            tags[key] = new[key] = value
             continue
         if old == value or same_value(old, value):
             continue
-        policy = policy_for(key, policies, authoritative)
-        if policy == AUTHORITATIVE:
+        outcome = policy_for(key, config)(old, value)
+        if outcome in (Outcome.REPLACE, Outcome.PROPOSE):
             tags[key] = value
             changed[key] = (old, value)
-        elif policy == REVIEW_IF_DIFFERENT:
-            tags[key] = value
-            changed[key] = (old, value)
-            conflicts.append(key)
-        elif policy == ADD_IF_MISSING:
+            if outcome is Outcome.PROPOSE:
+                conflicts.append(key)
+        elif outcome is Outcome.SHOW:
             kept[key] = (old, value)
-    for key in removable:
+    for key in config.remove:
         if key not in source_tags and key in tags:
             removed[key] = tags.pop(key)
     return TagMerge(tags, new, changed, kept, removed, tuple(conflicts))

@@ -1,24 +1,23 @@
 """Every output of the export stage, built and validated in memory before anything is written.
 
 `build_exports` is the stage's pure core: decisions in, file contents out (`review.geojson`,
-the reviewers' view of the same decisions, comes from `exports.review`). Validation happens
-here (references, versions, pyosmium read-back of the change files, chunks holding every change
-once), so a failure leaves earlier outputs intact. Chunks and MapRoulette tasks are assembled
-from the very object fragments of the validated change files (`XmlFragments`), so reading each
-of them back through pyosmium again would check the same text twice.
+the reviewers' view of the same decisions, comes from `exports.review`). Checks happen here
+(references, versions, chunks holding every change once), and the runner reads the change files
+back through pyosmium (`pipeline.readback`) before anything is written, so a failure leaves
+earlier outputs intact. Chunks and MapRoulette tasks are assembled from the very object
+fragments of the change files (`XmlFragments`), so reading each of them back again would check
+the same text twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from conflation.decisions import Decision, count_decisions
 from exports.changeset import changeset_tags, josm_changeset_tags
-from exports.chunks import Chunk, chunk_files, read_chunk_areas, split_into_chunks
+from exports.chunks import Area, Chunk, chunk_files, split_into_chunks
 from exports.import_plan import PlanFacts, import_plan_files
 from exports.maproulette import challenge_json, default_instructions, maproulette_geojsonl
 from exports.osmchange import (
@@ -28,12 +27,12 @@ from exports.osmchange import (
     check_references,
     josm_xml,
     osmchange_xml,
-    validate_with_osmium,
 )
 from exports.screening import refuse_unwritable
-from pipeline.errors import ExportError
-from pipeline.osm_model import OsmData
-from pipeline.profile import Profile
+from pipeline.kernel.decisions import Decision, count_decisions
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import Key, OsmData
+from pipeline.kernel.settings import Profile
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class ExportResult:
                 "objects_absent_from_osm_data": len(self.changes.absent())}
 
 
-def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
+def known_osm_objects(osm: OsmData) -> set[Key]:
     """Objects that exist in OSM: the candidates, what the data holds of the objects they refer
     to, and every object the data says they refer to (a relation's members outside an extract
     are in OSM all the same: the API keeps references whole)."""
@@ -76,7 +75,9 @@ def known_osm_objects(osm: OsmData) -> set[tuple[str, int]]:
 
 
 def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData,
-                  decisions: Sequence[Decision]) -> ExportResult:
+                  decisions: Sequence[Decision], areas: Sequence[Area] = ()) -> ExportResult:
+    """`areas`: the polygons of `changeset.chunk_layer` that chunks are split by (none: a k-d
+    split)."""
     screened = refuse_unwritable(decisions)
     refused = sum(1 for before, after in zip(decisions, screened, strict=True) if before is not after)
     if refused:
@@ -88,9 +89,7 @@ def build_exports(profile: Profile, source_info: dict[str, object], osm: OsmData
     _log_absent(changes)
     tags = changeset_tags(profile)
     cs = profile.changeset
-    areas = (read_chunk_areas(cs.chunk_layer, cs.chunk_layer_name, cs.chunk_field)
-             if cs.chunk_layer else [])
-    chunks = split_into_chunks(changes, cs.chunk_size, areas)
+    chunks = split_into_chunks(changes, cs.chunk_size, list(areas))
     result = ExportResult(decisions, changes, chunks, tags)
     if result.nothing_to_upload:
         log.info("export: nothing to upload (no create or modify): no change file, chunk or "
@@ -121,8 +120,6 @@ def _upload_files(profile: Profile, changes: ChangeSet, chunks: Sequence[Chunk],
     josm_tags = josm_changeset_tags(tags)
     files["changes.osc"] = osmchange_xml(changes, fragments)
     files["changes.osm"] = josm_xml(changes, josm_tags, fragments)
-    validate_with_osmium(files["changes.osc"], ".osc", changes.objects)
-    validate_with_osmium(files["changes.osm"], ".osm", changes.objects + changes.context)
     _check_chunks(chunks, changes, profile.changeset.chunk_size)
     files.update(chunk_files(chunks, tags, fragments, josm_tags))
     instructions = profile.changeset.instructions or default_instructions(profile)
@@ -146,25 +143,12 @@ def _log_absent(changes: ChangeSet) -> None:
 def _check_chunks(chunks: Sequence[Chunk], changes: ChangeSet, limit: int) -> None:
     """Each chunk fits the limit and refers only to what it or OSM holds; together the chunks
     hold every change once."""
-    seen: list[tuple[str, int]] = []
+    seen: list[Key] = []
     for chunk in chunks:
         if chunk.elements > limit and len(chunk.changes.groups) > 1:
             raise ExportError(f"chunk {chunk.stem} holds {chunk.elements} elements, more than "
                               f"changeset.chunk_size {limit}")
         check_references(chunk.changes)
-        seen += [o.key for o in chunk.changes.objects]
-    if sorted(seen) != sorted(o.key for o in changes.objects):
+        seen += [o.ident for o in chunk.changes.objects]
+    if sorted(seen) != sorted(o.ident for o in changes.objects):
         raise ExportError("the chunks do not hold every change exactly once")
-
-
-def remove_stale_outputs(run_dir: Path, written: Collection[str]) -> None:
-    """Change files that this run did not write and that are no link of its set would be
-    mistaken for this run's: chunks of a run with more chunks, and every upload file when this
-    run has nothing to upload."""
-    stale = [run_dir / name for name in UPLOAD_FILES if name not in written]
-    folder = run_dir / "chunks"
-    if folder.is_dir():
-        stale += [p for p in folder.iterdir()
-                  if p.suffix in (".osc", ".osm") and f"chunks/{p.name}" not in written]
-    for path in stale:
-        path.unlink(missing_ok=True)

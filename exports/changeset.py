@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from exports.tag_rules import tag_problem
-from pipeline import __version__
-from pipeline.errors import ExportError
-from pipeline.profile import Profile
+from pipeline.kernel import __version__
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.settings import Profile
+from pipeline.kernel.tag_rules import tag_problem
 
 log = logging.getLogger(__name__)
 

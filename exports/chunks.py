@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, josm_xml, osmchange_xml
-from pipeline.errors import ExportError
 
 
 @dataclass(frozen=True)
@@ -114,27 +112,6 @@ def _kd_split(placed: list[_Placed], limit: int) -> list[list[ChangeGroup]]:
 def _stable_key(group: ChangeGroup) -> tuple[int, int]:
     main = group.main
     return (0 if main.id < 0 else 1, abs(main.id))
-
-
-def read_chunk_areas(path: Path, layer: str | None, name_field: str | None) -> list[Area]:
-    """The polygons of the chunk layer, named by `name_field` (else by their row number)."""
-    from pipeline.sources import read_layer
-
-    frame, info = read_layer(path, layer=layer)
-    frame = frame.to_crs("EPSG:4326")
-    if name_field is not None and name_field not in frame.columns:
-        raise ExportError(f"changeset.chunk_layer {info.label}: no field '{name_field}' "
-                          f"(changeset.chunk_field); fields: {', '.join(map(str, frame.columns))}")
-    areas = []
-    for i, (geometry, row) in enumerate(zip(frame.geometry, frame.to_dict("records"),
-                                            strict=True), 1):
-        if geometry is None or geometry.is_empty or "Polygon" not in geometry.geom_type:
-            continue
-        name = str(row[name_field]) if name_field else f"{info.label} #{i}"
-        areas.append(Area(name, geometry))
-    if not areas:
-        raise ExportError(f"changeset.chunk_layer {info.label}: no polygon to split chunks by")
-    return areas
 
 
 def chunk_files(chunks: Sequence[Chunk], tags: Mapping[str, str],

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline import __version__
-from pipeline.osm_model import describe_kinds
-from pipeline.profile import Profile
-from pipeline.templates import template_fields
+from pipeline.kernel import __version__
+from pipeline.kernel.osm import describe_kinds
+from pipeline.kernel.settings import Profile
+from pipeline.kernel.templates import template_fields
 
 GUIDELINES = "https://wiki.openstreetmap.org/wiki/Import/Guidelines"
 CODE_OF_CONDUCT = "https://wiki.openstreetmap.org/wiki/Automated_Edits_code_of_conduct"

@@ -17,10 +17,10 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from conflation.decisions import CREATE, Decision, geometries_json
 from exports.osmchange import ChangeGroup, ChangeSet, XmlFragments, osmchange_xml
 from exports.review import OSM_BROWSE
-from pipeline.profile import Profile
+from pipeline.kernel.decisions import CREATE, Decision, geometries_json
+from pipeline.kernel.settings import Profile
 
 RECORD_SEPARATOR = "\x1e"
 COOPERATIVE_META = {"version": 2, "type": 2}  # type 2: a change file (1 is tag fixes)

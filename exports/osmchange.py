@@ -2,7 +2,8 @@
 
 libosmium's change writer files every object of version 1 under <create>, which would turn the
 modify of an OSM object at version 1 into a create; so the XML is written here, deterministic and
-escaped, and read back through pyosmium before it is accepted (see `validate_with_osmium`).
+escaped (the runner reads it back through pyosmium before it is accepted: `pipeline.readback`).
+Every object is the kernel's `OsmElement` (new ones with negative ids and version 1).
 
 The objects of one decision stay together in a `ChangeGroup` (a new area is its nodes, its ways
 and maybe a relation), so chunks and MapRoulette tasks never separate a way from its nodes. A
@@ -13,48 +14,25 @@ or relation whole; osmChange never does (it holds changes only).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-import osmium
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import CREATE, MODIFY, Decision
-from exports.tag_rules import tag_problem, tags_problem
-from pipeline import __version__
-from pipeline.errors import ExportError
-from pipeline.opl import exact_objects, opl_writer, read_opl, read_opl_nodes
-from pipeline.osm_model import OsmElement, OsmRecord, referenced_records, refs_of
+from pipeline.kernel import __version__
+from pipeline.kernel.decisions import CREATE, MODIFY, Decision
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import TYPE_ORDER as _ORDER
+from pipeline.kernel.osm import Key, OsmElement, node, referenced_objects, refs_of
+from pipeline.kernel.tag_rules import tag_problem, tags_problem
 
 GENERATOR = f"sig2osm {__version__}"
 MAX_WAY_NODES = 2000  # the OSM API refuses longer ways
-_ORDER = {"node": 0, "way": 1, "relation": 2}
-_MEMBER_TYPES = {"n": "node", "w": "way", "r": "relation"}
-
-
-@dataclass(frozen=True)
-class OsmObject:
-    """An object as it goes into a change file."""
-
-    type: str
-    id: int
-    version: int | None  # None for new objects in JOSM files; 1 is written in osmChange creates
-    tags: dict[str, str] = field(default_factory=dict)
-    lon: float | None = None
-    lat: float | None = None
-    nodes: tuple[int, ...] = ()
-    members: tuple[tuple[str, int, str], ...] = ()
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.type, self.id
 
 
 @dataclass(frozen=True)
@@ -63,17 +41,17 @@ class ChangeGroup:
 
     action: str  # create or modify
     source_id: str | None
-    objects: tuple[OsmObject, ...]
+    objects: tuple[OsmElement, ...]
     geometry: BaseGeometry  # EPSG:4326: the new geometry, or the OSM object's for a modify
     decision: Decision
     # What the modified objects refer to, unmodified, as OSM has it (a way's nodes, a
     # relation's member ways and their nodes): JOSM files carry it so the change shows whole.
-    context: tuple[OsmObject, ...] = ()
+    context: tuple[OsmElement, ...] = ()
     # Objects referred to that the OSM data does not hold (members outside an extract).
     absent: tuple[tuple[str, int], ...] = ()
 
     @property
-    def main(self) -> OsmObject:
+    def main(self) -> OsmElement:
         """The object carrying the tags: the relation, else the first tagged way, else the node."""
         tagged = [o for o in self.objects if o.tags]
         return max(tagged or self.objects, key=lambda o: _ORDER[o.type])
@@ -87,24 +65,24 @@ class ChangeSet:
     groups: Sequence[ChangeGroup] = ()
 
     @property
-    def creates(self) -> list[OsmObject]:
+    def creates(self) -> list[OsmElement]:
         objects = [o for g in self.groups if g.action == CREATE for o in g.objects]
         return sorted(objects, key=lambda o: (_ORDER[o.type], -o.id))
 
     @property
-    def modifies(self) -> list[OsmObject]:
+    def modifies(self) -> list[OsmElement]:
         objects = [o for g in self.groups if g.action == MODIFY for o in g.objects]
         return sorted(objects, key=lambda o: (_ORDER[o.type], o.id))
 
     @cached_property
-    def objects(self) -> list[OsmObject]:
+    def objects(self) -> list[OsmElement]:
         return self.creates + self.modifies
 
     @cached_property
-    def context(self) -> list[OsmObject]:
+    def context(self) -> list[OsmElement]:
         """The unmodified objects the changes refer to, each once, none that is itself changed."""
-        changed = {o.key for o in self.objects}
-        found = {o.key: o for g in self.groups for o in g.context if o.key not in changed}
+        changed = {o.ident for o in self.objects}
+        found = {o.ident: o for g in self.groups for o in g.context if o.ident not in changed}
         return [found[k] for k in sorted(found, key=lambda k: (_ORDER[k[0]], k[1]))]
 
     def absent(self) -> list[tuple[str, int]]:
@@ -145,7 +123,7 @@ class IdCounter:
 
 
 def build_changes(decisions: Sequence[Decision],
-                  records: Mapping[tuple[str, int], OsmRecord] | None = None) -> ChangeSet:
+                  records: Mapping[Key, OsmElement] | None = None) -> ChangeSet:
     """Turn `create` and `modify` decisions into OSM objects; nothing else is ever written.
     `records`: the objects OSM candidates refer to (`OsmData.context`), for each modify's
     context."""
@@ -173,25 +151,23 @@ def build_changes(decisions: Sequence[Decision],
     return ChangeSet(tuple(groups))
 
 
-def _context(objects: Sequence[OsmObject], records: Mapping[tuple[str, int], OsmRecord]
-             ) -> tuple[tuple[OsmObject, ...], tuple[tuple[str, int], ...]]:
+def _context(objects: Sequence[OsmElement], records: Mapping[Key, OsmElement]
+             ) -> tuple[tuple[OsmElement, ...], tuple[Key, ...]]:
     """The objects `objects` refer to, directly or through others, as `records` hold them
     (unmodified), and the references `records` cannot resolve."""
     if not any(o.nodes or o.members for o in objects):
         return (), ()  # modified nodes: nothing to add (most imports)
-    own = {o.key for o in objects}
-    found = referenced_records(objects, lambda kind, ids: [
+    own = {o.ident for o in objects}
+    found = referenced_objects(objects, lambda kind, ids: [
         records[(kind, i)] for i in ids if (kind, i) in records])
     refs = {ref for obj in objects for ref in refs_of(obj)}
     refs.update(ref for record in found.values() for ref in refs_of(record))
     absent = refs - own - set(found)
     keys = sorted(set(found) - own, key=lambda k: (_ORDER[k[0]], k[1]))
-    context = tuple(OsmObject(r.type, r.id, r.version, dict(r.tags), r.lon, r.lat, r.nodes,
-                              r.members) for r in (found[k] for k in keys))
-    return context, tuple(sorted(absent))
+    return tuple(found[k] for k in keys), tuple(sorted(absent))
 
 
-def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:
+def _modified_all(decision: Decision) -> tuple[list[OsmElement], BaseGeometry]:
     """The modified object, and the decision's further objects whose tags change (a street
     table row matches every way of the street), with their geometries' union."""
     if decision.osm is None:
@@ -208,25 +184,21 @@ def _modified_all(decision: Decision) -> tuple[list[OsmObject], BaseGeometry]:
     return objects, shapely.union_all([e.geometry for e in elements])
 
 
-def _modified(source_id: str | None, element: OsmElement, tags: Mapping[str, str]) -> OsmObject:
+def _modified(source_id: str | None, element: OsmElement, tags: Mapping[str, str]) -> OsmElement:
     if element.version < 1:
         raise ExportError(f"source feature {source_id}: modify without the OSM object "
                           "and the version OSM had")
     if element.type == "node":
-        point = element.geometry
-        assert isinstance(point, Point)
-        return OsmObject("node", element.id, element.version, dict(tags), point.x, point.y)
-    if element.type == "way":
-        return OsmObject("way", element.id, element.version, dict(tags), nodes=element.nodes)
-    return OsmObject("relation", element.id, element.version, dict(tags),
-                     members=element.members)
+        return element._replace(tags=dict(tags))
+    return OsmElement(element.type, element.id, element.version, dict(tags),
+                      nodes=element.nodes, members=element.members)
 
 
-def new_objects(geometry: BaseGeometry, tags: dict[str, str], ids: IdCounter) -> list[OsmObject]:
+def new_objects(geometry: BaseGeometry, tags: dict[str, str], ids: IdCounter) -> list[OsmElement]:
     """Nodes, ways and relation for a new feature: a point is a node, a line one or more ways,
     an area a closed way or a `type=multipolygon` relation with outer and inner members."""
     if isinstance(geometry, Point):
-        return [OsmObject("node", ids.next(), 1, dict(tags), geometry.x, geometry.y)]
+        return [node(ids.next(), 1, dict(tags), geometry.x, geometry.y)]
     if isinstance(geometry, LineString):
         nodes, ways = _way_chain(list(geometry.coords), ids, dict(tags))
         return nodes + ways
@@ -242,24 +214,24 @@ def new_objects(geometry: BaseGeometry, tags: dict[str, str], ids: IdCounter) ->
 
 def _way_chain(
     coords: list[tuple[float, ...]], ids: IdCounter, tags: dict[str, str],
-) -> tuple[list[OsmObject], list[OsmObject]]:
+) -> tuple[list[OsmElement], list[OsmElement]]:
     """Nodes and way(s) for a coordinate list; a closed ring reuses its first node; ways longer
     than the API's 2 000 nodes are split into consecutive parts sharing their end nodes."""
     closed = len(coords) > 3 and coords[0] == coords[-1]
     unique = coords[:-1] if closed else coords
-    nodes = [OsmObject("node", ids.next(), 1, {}, c[0], c[1]) for c in unique]
+    nodes = [node(ids.next(), 1, {}, c[0], c[1]) for c in unique]
     refs = [n.id for n in nodes] + ([nodes[0].id] if closed else [])
     ways = []
     start = 0
     while start < len(refs) - 1:
         part = refs[start:start + MAX_WAY_NODES]
-        ways.append(OsmObject("way", ids.next(), 1, dict(tags), nodes=tuple(part)))
+        ways.append(OsmElement("way", ids.next(), 1, dict(tags), nodes=tuple(part)))
         start += MAX_WAY_NODES - 1
     return nodes, ways
 
 
-def _multipolygon(polygons: list[Polygon], tags: dict[str, str], ids: IdCounter) -> list[OsmObject]:
-    objects: list[OsmObject] = []
+def _multipolygon(polygons: list[Polygon], tags: dict[str, str], ids: IdCounter) -> list[OsmElement]:
+    objects: list[OsmElement] = []
     members: list[tuple[str, int, str]] = []
     for polygon in polygons:
         for ring, role in [(polygon.exterior, "outer")] + [(r, "inner") for r in polygon.interiors]:
@@ -267,7 +239,7 @@ def _multipolygon(polygons: list[Polygon], tags: dict[str, str], ids: IdCounter)
             objects.extend(nodes + ways)
             members.extend(("way", w.id, role) for w in ways)
     relation_tags = {**tags, "type": "multipolygon"}
-    objects.append(OsmObject("relation", ids.next(), 1, relation_tags, members=tuple(members)))
+    objects.append(OsmElement("relation", ids.next(), 1, relation_tags, members=tuple(members)))
     return objects
 
 
@@ -294,7 +266,8 @@ def _tag_lines(tags: Mapping[str, str], indent: str) -> list[str]:
     return [indent + _tag(k, v)[1] for k, v in sorted(tags.items())]
 
 
-def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]] = ()) -> list[str]:
+def _object_xml(obj: OsmElement, indent: str, extra: Sequence[tuple[str, object]] = (),
+                versioned: bool = True) -> list[str]:
     tags = [_tag(k, v) for k, v in sorted(obj.tags.items())]
     problem = next((p for p, _ in tags if p), None)  # the first in key order
     if problem:  # the last guard: nothing unwritable reaches a file
@@ -303,13 +276,11 @@ def _object_xml(obj: OsmObject, indent: str, extra: Sequence[tuple[str, object]]
     more = _attrs(extra)
     if more:
         head += " " + more
-    if obj.version is not None:
+    if versioned:
         head += f' version="{obj.version}"'
-    if obj.type == "node":
-        if obj.lat is not None:
-            head += f' lat="{obj.lat:.7f}"'
-        if obj.lon is not None:
-            head += f' lon="{obj.lon:.7f}"'
+    lon, lat = obj.lon, obj.lat
+    if lat is not None and lon is not None:
+        head += f' lat="{lat:.7f}" lon="{lon:.7f}"'
     inner = indent + "  "
     children = [f'{inner}<nd ref="{ref}"/>' for ref in obj.nodes]
     children += [f"{inner}<member {_attrs([('type', t), ('ref', r), ('role', role)])}/>"
@@ -325,31 +296,29 @@ class XmlFragments:
     their chunks and the MapRoulette tasks: the files are slices of the same validated text."""
 
     def __init__(self) -> None:
-        self._osc: dict[tuple[str, int], str] = {}
-        self._josm: dict[tuple[str, int], str] = {}
-        self._unmodified: dict[tuple[str, int], str] = {}
+        self._osc: dict[Key, str] = {}
+        self._josm: dict[Key, str] = {}
+        self._unmodified: dict[Key, str] = {}
 
-    def osc(self, obj: OsmObject) -> str:
-        text = self._osc.get(obj.key)
+    def osc(self, obj: OsmElement) -> str:
+        text = self._osc.get(obj.ident)
         if text is None:
-            text = self._osc[obj.key] = "\n".join(_object_xml(obj, "    "))
+            text = self._osc[obj.ident] = "\n".join(_object_xml(obj, "    "))
         return text
 
-    def josm(self, obj: OsmObject) -> str:
+    def josm(self, obj: OsmElement) -> str:
         """New objects without version (JOSM gives them one), touched ones action="modify"."""
-        text = self._josm.get(obj.key)
+        text = self._josm.get(obj.ident)
         if text is None:
-            version = None if obj.id < 0 else obj.version
-            new = OsmObject(obj.type, obj.id, version, obj.tags, obj.lon, obj.lat, obj.nodes,
-                            obj.members)
-            text = self._josm[obj.key] = "\n".join(_object_xml(new, "  ", [("action", "modify")]))
+            lines = _object_xml(obj, "  ", [("action", "modify")], versioned=obj.id > 0)
+            text = self._josm[obj.ident] = "\n".join(lines)
         return text
 
-    def unmodified(self, obj: OsmObject) -> str:
+    def unmodified(self, obj: OsmElement) -> str:
         """An object as OSM has it, in a JOSM file: no action, its version."""
-        text = self._unmodified.get(obj.key)
+        text = self._unmodified.get(obj.ident)
         if text is None:
-            text = self._unmodified[obj.key] = "\n".join(_object_xml(obj, "  "))
+            text = self._unmodified[obj.ident] = "\n".join(_object_xml(obj, "  "))
         return text
 
 
@@ -406,83 +375,14 @@ def josm_xml(changes: ChangeSet, changeset_tags: Mapping[str, str] | None = None
     return "\n".join(lines) + "\n"
 
 
-# --- validation ------------------------------------------------------------------------------
+# --- checks --------------------------------------------------------------------------------
 
 
-def read_objects(path: Path) -> dict[tuple[str, int], OsmObject]:
-    """Every node, way and relation of an OSM or osmChange file, read through pyosmium (its
-    objects reach Python as OPL text, see `pipeline.opl`: much faster than one by one)."""
-    seen: dict[tuple[str, int], OsmObject] = {}
-    with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
-        opl = Path(tmp) / "objects.opl"
-        writer = opl_writer(opl)
-        try:
-            with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY
-                                  | osmium.osm.RELATION) as reader:
-                osmium.apply(reader, writer)
-        except RuntimeError as exc:
-            raise ExportError(f"{path.name} does not read back through pyosmium: {exc}") from exc
-        finally:
-            writer.close()
-        objects = [*read_opl_nodes(opl), *read_opl(opl, kinds="wr")]
-    exact = exact_objects(path, [(o.type, o.id) for o in objects if not o.exact])
-    for obj in objects:
-        tags, members = exact.get((obj.type, obj.id), (obj.tags, obj.members))
-        seen[(obj.type, obj.id)] = OsmObject(obj.type, obj.id, obj.version or None, tags,
-                                             obj.lon, obj.lat, obj.nodes, members)
-    return seen
-
-
-OsmiumObject = osmium.osm.Node | osmium.osm.Way | osmium.osm.Relation
-
-
-def snapshot(obj: OsmiumObject) -> OsmObject:
-    """A pyosmium object as an `OsmObject` (pyosmium's objects do not outlive the reader)."""
-    tags = {t.k: t.v for t in obj.tags}
-    version = obj.version or None
-    if isinstance(obj, osmium.osm.Node):
-        loc = obj.location
-        return OsmObject("node", obj.id, version, tags, loc.lon, loc.lat)
-    if isinstance(obj, osmium.osm.Way):
-        return OsmObject("way", obj.id, version, tags, nodes=tuple(n.ref for n in obj.nodes))
-    members = tuple((_MEMBER_TYPES[m.type], m.ref, m.role) for m in obj.members)
-    return OsmObject("relation", obj.id, version, tags, members=members)
-
-
-def same_object(read: OsmObject, written: OsmObject) -> bool:
-    """Whether an object read back equals what was written (coordinates to 1e-7 degree)."""
-    if (read.tags, read.nodes, read.members) != (written.tags, written.nodes, written.members):
-        return False
-    if written.type == "node":
-        if read.lon is None or read.lat is None:
-            return False  # read back without a location
-        assert written.lon is not None and written.lat is not None
-        if abs(read.lon - written.lon) > 6e-8 or abs(read.lat - written.lat) > 6e-8:
-            return False
-    return written.version is None or written.id < 0 or read.version == written.version
-
-
-def validate_with_osmium(content: str, suffix: str, objects: Sequence[OsmObject]) -> None:
-    """Read a written file back through pyosmium and check it holds exactly `objects`."""
-    with tempfile.TemporaryDirectory(prefix="sig2osm-check-") as tmp:
-        path = Path(tmp) / f"check{suffix}"
-        path.write_text(content, encoding="utf-8")
-        seen = read_objects(path)
-    expected = {o.key: o for o in objects}
-    missing = sorted(set(expected) - set(seen))[:5]
-    extra = sorted(set(seen) - set(expected))[:5]
-    changed = sorted(k for k in set(seen) & set(expected)
-                     if not same_object(seen[k], expected[k]))[:5]
-    if missing or extra or changed:
-        raise ExportError(f"{suffix} file read back differs: missing {missing}, extra {extra}, "
-                          f"different {changed}")
-
-
-def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | None = None) -> None:
+def check_references(changes: ChangeSet, known: Collection[Key] | None = None) -> None:
     """Every way node and relation member is defined in the file or is an OSM object of the
     input (`known`; when None, any positive id is taken as existing); every modify carries the
     version OSM had."""
-    defined = {o.key for o in changes.objects} | {o.key for o in changes.context}
+    defined = {o.ident for o in changes.objects} | {o.ident for o in changes.context}
     for obj in changes.objects:
         refs = [("node", r) for r in obj.nodes] + [(t, r) for t, r, _ in obj.members]
         for ref in refs:
@@ -494,16 +394,15 @@ def check_references(changes: ChangeSet, known: Collection[tuple[str, int]] | No
         if group.action != MODIFY:
             continue
         decision = group.decision
-        elements = {(e.type, e.id): e for e in (decision.osm, *decision.extra_osm) if e}
+        elements = {e.ident: e for e in (decision.osm, *decision.extra_osm) if e}
         for obj in group.objects:
-            element = elements.get(obj.key)
+            element = elements.get(obj.ident)
             if element is None or obj.version != element.version or obj.version < 1:
                 raise ExportError(f"{obj.type}/{obj.id} (source feature {group.source_id}) is "
                                   "modified without the version the OSM data had")
-            if known is not None and obj.key not in known:
+            if known is not None and obj.ident not in known:
                 raise ExportError(f"{obj.type}/{obj.id} is modified but is not in the OSM data")
 
 
-__all__ = ["ChangeGroup", "ChangeSet", "OsmObject", "XmlFragments", "build_changes",
-           "check_references", "josm_xml", "osmchange_xml", "read_objects",
-           "validate_with_osmium"]
+__all__ = ["ChangeGroup", "ChangeSet", "XmlFragments", "build_changes", "check_references",
+           "josm_xml", "osmchange_xml"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from shapely.geometry import mapping
 
-from conflation.decisions import Decision, geometries_json
+from pipeline.kernel.decisions import Decision, geometries_json
 
 OSM_BROWSE = "https://www.openstreetmap.org/"
 

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision
 from exports.osmchange import IdCounter, new_objects
-from exports.tag_rules import tags_problem
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision
+from pipeline.kernel.tag_rules import tags_problem
 
 API_MAX_CHANGES = 10000  # elements one changeset may hold on the OSM API
 

@@ -10,15 +10,15 @@ layout that prints on one A4 landscape page.
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from maps.errors import MapError
 from maps.i18n import texts
-from maps.legend import LegendEntry, legend_entries, map_problems
+from maps.legend import LegendEntry, legend_entries, map_problems, missing_fields
 from maps.page import Page, osm_attribution, render_page
-from pipeline.profile import MapConfig, Profile
+from pipeline.kernel.settings import MapConfig, Profile
 
 COORD_DIGITS = 7  # about 1 cm: keeps pages small without moving anything visibly
 
@@ -45,13 +45,6 @@ def _rounded(geometry: Mapping[str, Any]) -> dict[str, Any]:
         return {"type": "GeometryCollection",
                 "geometries": [_rounded(g) for g in geometry.get("geometries", [])]}
     return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
-
-
-def missing_fields(config: MapConfig, present: Collection[str]) -> list[str]:
-    """The category and popup fields the layer lacks, as "map.popup_fields[1] 'x'"."""
-    wanted = ([("map.category", config.category)] if config.category else []) + [
-        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
-    return [f"{key} '{name}'" for key, name in wanted if name not in present]
 
 
 def check_fields(collection: Mapping[str, Any], config: MapConfig, where: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import Sig2osmError
+from pipeline.kernel.errors import Sig2osmError
 
 
 class MapError(Sig2osmError, ValueError):

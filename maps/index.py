@@ -2,22 +2,18 @@
 
 A plain HTML page with no script: it lists the runs (folders holding a `report.json`) in name
 order, with the decision counts from the report and a link to each map and file of the run.
+The runner gathers the runs (`IndexedRun`) and writes the page.
 """
 
 from __future__ import annotations
 
 import html
-import json
-import logging
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from exports.atomic import write_atomic
 from maps.i18n import texts
-
-log = logging.getLogger(__name__)
 
 # Files listed first, in this order, with a description; other files follow by name.
 KNOWN_FILES = ("map.html", "council-map.html", "council-map.geojson", "map.umap", "changes.osc",
@@ -32,16 +28,16 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}ul{margin:0;padding-lef
 """
 
 
-def write_index(out: Path, locale: str = "fr") -> Path:
-    target = out / "index.html"
-    write_atomic(target, index_html(out, locale))
-    return target
+@dataclass(frozen=True)
+class IndexedRun:
+    folder: str  # the run folder's name under <out>
+    report: Mapping[str, Any]  # its report.json ({} when unreadable)
+    files: Sequence[str]  # the files it holds
 
 
-def index_html(out: Path, locale: str = "fr") -> str:
-    """The index page of `out`, from the `report.json` of each run folder."""
+def index_html(runs: Sequence[IndexedRun], locale: str = "fr") -> str:
+    """The index page of an output folder, listing `runs` in order."""
     t = texts(locale)
-    runs = sorted(p.parent for p in out.glob("*/report.json"))
     rows = "".join(_row(run, t) for run in runs)
     body = (f"<table><tr><th>{_e(t['run'])}</th><th>{_e(t['counts'])}</th>"
             f"<th>{_e(t['files'])}</th></tr>{rows}</table>" if runs
@@ -55,24 +51,13 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _row(run: Path, t: Mapping[str, str]) -> str:
-    report = _report(run)
-    name = report.get("name") or run.name
-    counts = report.get("counts") or {}
+def _row(run: IndexedRun, t: Mapping[str, str]) -> str:
+    name = run.report.get("name") or run.folder
+    counts = run.report.get("counts") or {}
     listed = "".join(f"<li>{_e(t.get(k, k))}{_e(t['colon'])}<span class=n>{_e(n)}</span></li>"
                      for k, n in _ordered(counts))
     return (f"<tr><td>{_e(name)}</td><td><ul>{listed}</ul></td>"
             f"<td>{_files(run, t)}</td></tr>")
-
-
-def _report(run: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("index: %s is unreadable (%s); listing the folder without counts",
-                    run / "report.json", exc)
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _ordered(counts: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -80,13 +65,13 @@ def _ordered(counts: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return known + sorted((k, v) for k, v in counts.items() if k not in DECISIONS)
 
 
-def _files(run: Path, t: Mapping[str, str]) -> str:
-    present = {p.name for p in run.iterdir() if p.is_file() and not p.name.startswith(".")}
+def _files(run: IndexedRun, t: Mapping[str, str]) -> str:
+    present = {name for name in run.files if not name.startswith(".")}
     names = [n for n in KNOWN_FILES if n in present] + sorted(present - set(KNOWN_FILES))
     labels = {"map.html": t["reviewer_map"], "council-map.html": t["council_map"]}
     items = []
     for name in names:
-        href = _e(quote(f"{run.name}/{name}"))
+        href = _e(quote(f"{run.folder}/{name}"))
         label = f"{_e(labels[name])} ({_e(name)})" if name in labels else _e(name)
         css = ' class="maps"' if name in labels else ""
         items.append(f'<li{css}><a href="{href}">{label}</a></li>')

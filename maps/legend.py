@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from maps.i18n import LOCALES
-from pipeline.profile import MapConfig
+from pipeline.kernel.settings import MapConfig
 
 SHAPES = ("circle", "square", "triangle", "diamond")
 # Okabe–Ito colours first (readable with colour-blindness), then a few more.
@@ -71,3 +71,10 @@ def category_label(props: Mapping[str, Any], config: MapConfig, t: Mapping[str, 
         return t["no_category"]
     text = str(value)
     return config.labels.get(text, text)
+
+
+def missing_fields(config: MapConfig, present: Collection[str]) -> list[str]:
+    """The category and popup fields the layer lacks, as "map.popup_fields[1] 'x'"."""
+    wanted = ([("map.category", config.category)] if config.category else []) + [
+        (f"map.popup_fields[{i}]", name) for i, name in enumerate(config.popup_fields)]
+    return [f"{key} '{name}'" for key, name in wanted if name not in present]

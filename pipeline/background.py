@@ -1,6 +1,6 @@
 """Work done in a second process while this one goes on: a run has two cores. The layer can be
 read while the OSM extract is, and the review file and maps need only the decisions, not the
-change files being built and checked meanwhile (see `pipeline.stages.run_all`).
+change files being built and checked meanwhile (see `pipeline.runner`).
 
 The second process is forked, so it starts at once with the data in memory (nothing is pickled
 on the way in), and what comes back is small: the layer read, or nothing when the work wrote
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
 
-from pipeline.errors import Sig2osmError
+from pipeline.kernel.errors import Sig2osmError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

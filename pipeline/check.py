@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import urlparse
 
-from conflation.decisions import SKIP, Decision, count_decisions
-from pipeline.errors import ProfileError
+import shapely
+
+from conflation.policies import describe as describe_policy
+from conflation.policies import policy_name
 from pipeline.ingest import SourceLayer, ingest
-from pipeline.osm_model import describe_match
+from pipeline.kernel.decisions import SKIP, Decision, count_decisions
+from pipeline.kernel.errors import ProfileError
+from pipeline.kernel.osm import describe_match
+from pipeline.kernel.settings import Profile
 from pipeline.overpass import TILE_DEGREES, occupied_tiles
-from pipeline.profile import Profile
 from pipeline.stages import check_where_layer_lies, decide, osm_from_files
 
 SHOWN_REASONS = 8
@@ -92,8 +96,6 @@ def _overpass(profile: Profile, layer: SourceLayer | None) -> list[str]:
     if layer is not None and layer.usable and not osm.area and profile.source.geometry != "none":
         declared = profile.match.area or osm.bounds
         if declared:
-            import shapely
-
             check_where_layer_lies(layer, shapely.box(*declared),
                                    f"the profile's area {list(declared)}")
         tiles = occupied_tiles(layer, profile.match.distance, TILE_DEGREES)
@@ -107,5 +109,9 @@ def _matching(profile: Profile) -> str:
         how = f"by street name within {area}"
     else:
         how = f"within {profile.match.distance:g} m"
-    return (f"match: ref key {profile.match.ref or '(none)'}, {how}; authoritative: "
-            f"{', '.join(profile.match.authoritative) or 'none'}")
+    keys_by_policy: dict[str, list[str]] = {}
+    for key in profile.tags:
+        keys_by_policy.setdefault(policy_name(key, profile.match), []).append(key)
+    policies = "".join(f"\ntag policy {name}: {', '.join(keys)} ({describe_policy(name)})"
+                       for name, keys in keys_by_policy.items())
+    return f"match: ref key {profile.match.ref or '(none)'}, {how}{policies}"

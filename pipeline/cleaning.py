@@ -28,8 +28,8 @@ _HIGH_RUN = re.compile("[\u0080-\u00ff€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’�
 def plain(value: Any) -> Any:
     """An attribute value as a JSON-friendly Python value: no NaN, no numpy or pandas types;
     lists (GeoJSON arrays, GDAL list fields) as `a;b` text, mappings as JSON text."""
-    if value is None:
-        return None
+    if value is None or type(value) in (str, int, bool):  # most values: nothing to do
+        return value
     if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
@@ -85,7 +85,7 @@ class TextRepairs:
 
     def clean(self, attributes: dict[str, Any]) -> dict[str, Any]:
         for name, value in attributes.items():
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and not value.isascii():  # ASCII cannot be mojibake
                 fixed = repair_mojibake(value)
                 if fixed is not None:
                     attributes[name] = fixed

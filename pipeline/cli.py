@@ -1,4 +1,5 @@
-"""`sig2osm`: one click group, thin subcommands over the stage functions.
+"""`sig2osm`: one click group, thin subcommands over the runner (each command runs its stages of
+the graph, `pipeline.graph.COMMANDS`).
 
 Exit codes: 0 success; 1 any sig2osm error; 2 profile error; 3 source layer error; 4 OSM data
 error (unreadable, partial or empty fetch); 5 export validation error; 6 PDF error; 73 an output
@@ -23,21 +24,16 @@ from typing import ClassVar, NoReturn
 
 import click
 
-from exports.atomic import write_atomic
-from pipeline import __version__
-from pipeline.errors import Sig2osmError
+from conflation.policies import POLICIES
+from conflation.policies import describe as describe_policy
+from pipeline.check import describe_run
+from pipeline.kernel import __version__
+from pipeline.kernel.decisions import count_decisions
+from pipeline.kernel.errors import Sig2osmError
 from pipeline.profile import load_profile
+from pipeline.runner import run_command
 from pipeline.stages import (
-    DECISION_TABLE,
     RunContext,
-    decision_table,
-    run_all,
-    run_conflate,
-    run_export,
-    run_fetch,
-    run_folder_held,
-    run_ingest,
-    run_map,
 )
 
 log = logging.getLogger("sig2osm")
@@ -109,8 +105,7 @@ def _context(profile: Path, out: Path, osm_file: Path | None = None,
 def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float) -> None:
     """Run every stage: ingest, fetch, conflate, export, map."""
     ctx = _context(profile, out, osm_file, refresh)
-    with run_folder_held(ctx, wait):
-        report = run_all(ctx)
+    report = run_command(ctx, "run", wait)["export"].report
     counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
     click.echo(f"{ctx.profile.name}: {counts}")
     if report["exports"]["nothing_to_upload"]:
@@ -130,10 +125,8 @@ def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: fl
 @refresh_option
 @wait_option
 def ingest(profile: Path, out: Path, refresh: bool, wait: float) -> None:
-    """Read the source layer and compute the proposed tags."""
-    ctx = _context(profile, out, refresh=refresh)
-    with run_folder_held(ctx, wait):
-        run_ingest(ctx)
+    """Read the source layer and compute the proposed tags (kept in work/)."""
+    run_command(_context(profile, out, refresh=refresh), "ingest", wait)
 
 
 @cli.command()
@@ -143,10 +136,8 @@ def ingest(profile: Path, out: Path, refresh: bool, wait: float) -> None:
 @refresh_option
 @wait_option
 def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float) -> None:
-    """Read the OSM candidates (local extract or Overpass)."""
-    ctx = _context(profile, out, osm_file, refresh)
-    with run_folder_held(ctx, wait):
-        run_fetch(ctx, run_ingest(ctx))
+    """Read the OSM candidates (local extract or Overpass; kept in work/)."""
+    run_command(_context(profile, out, osm_file, refresh), "fetch", wait)
 
 
 @cli.command()
@@ -155,12 +146,11 @@ def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: 
 @osm_option
 @wait_option
 def conflate(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None:
-    """Decide create / modify / unchanged / review / skip / missing for every feature."""
+    """Decide create / modify / unchanged / review / skip / missing for every feature (the
+    decision table is kept in work/conflate.json)."""
     ctx = _context(profile, out, osm_file)
-    with run_folder_held(ctx, wait):
-        layer = run_ingest(ctx)
-        decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
-        write_atomic(ctx.run_dir / DECISION_TABLE, decision_table(decisions))
+    counts = count_decisions(run_command(ctx, "conflate", wait)["conflate"])
+    click.echo(f"{ctx.profile.name}: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
 
 
 @cli.command()
@@ -170,11 +160,7 @@ def conflate(profile: Path, out: Path, osm_file: Path | None, wait: float) -> No
 @wait_option
 def export(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None:
     """Write changes.osc, changes.osm, review.geojson and report.json."""
-    ctx = _context(profile, out, osm_file)
-    with run_folder_held(ctx, wait):
-        layer = run_ingest(ctx)
-        osm = run_fetch(ctx, layer)
-        run_export(ctx, layer, osm, run_conflate(ctx, layer, osm))
+    run_command(_context(profile, out, osm_file), "export", wait)
 
 
 @cli.command(name="map")
@@ -184,16 +170,16 @@ def export(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None
 def map_command(profile: Path, out: Path, wait: float) -> None:
     """Render the reviewer map, the council map (with a `map:` section) and the index page."""
     ctx = _context(profile, out)
-    with run_folder_held(ctx, wait):
-        click.echo(run_map(ctx))
+    run_command(ctx, "map", wait)
+    click.echo(ctx.run_dir / "map.html")
 
 
-@cli.command()
+@cli.command(epilog="\b\nTag policies (match.policies):\n" + "\n".join(
+    f"  {name:<20} {describe_policy(name)}" for name in POLICIES))
 @profile_argument
 def check(profile: Path) -> None:
-    """Validate a profile and its inputs, and say what a run would do."""
-    from pipeline.check import describe_run
-
+    """Validate a profile and its inputs, and say what a run would do (with the tag policy
+    each proposed key follows)."""
     click.echo(describe_run(load_profile(profile)))
 
 

@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from exports.atomic import write_atomic
-from pipeline.errors import FetchError, SourceDownloadError
 from pipeline.http import (
     HttpClient,
     HttpRequest,
@@ -36,6 +34,8 @@ from pipeline.http import (
     RetryableAnswer,
     excerpt,
 )
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import FetchError, SourceDownloadError
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from exports.atomic import write_atomic
-from pipeline import __version__
-from pipeline.errors import FetchError
+from pipeline.kernel import __version__
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import FetchError
 
 log = logging.getLogger(__name__)
 
@@ -439,8 +439,3 @@ def excerpt(response: HttpResponse, limit: int = 300) -> str:
     text = " ".join(text.split())
     return (text[:limit] + "…") if len(text) > limit else (text or "(empty answer)")
 
-
-def describe(response: HttpResponse) -> dict[str, Any]:
-    """What the report says about one answer."""
-    return {"url": response.url, "sha256": response.sha256, "size": len(response.body),
-            "cache": "hit" if response.from_cache else "miss"}

@@ -22,11 +22,15 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPoint, Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from conflation.decisions import geometries_json
-from exports.tag_rules import tag_problem, tags_problem
+from maps.legend import missing_fields
 from pipeline.cleaning import TextRepairs, plain
-from pipeline.errors import InputError, ProfileError
-from pipeline.osm_model import match_alternatives, tags_match
+from pipeline.intact_text import altered_values
+from pipeline.kernel.decisions import geometries_json
+from pipeline.kernel.errors import InputError, ProfileError
+from pipeline.kernel.osm import match_alternatives, tags_match
+from pipeline.kernel.settings import Profile
+from pipeline.kernel.tag_rules import tag_problem, tags_problem
+from pipeline.kernel.templates import TagTemplates, field_text, template_fields
 from pipeline.placement import (
     RawSample,
     check_placement,
@@ -36,9 +40,7 @@ from pipeline.placement import (
     find_outliers,
     sample_points,
 )
-from pipeline.profile import Profile
 from pipeline.progress import progress
-from pipeline.templates import TagTemplates, field_text, template_fields
 
 if TYPE_CHECKING:  # geopandas is imported where layers are read: a run reads them on the side
     import geopandas as gpd
@@ -67,6 +69,7 @@ class SourceLayer:
     metric_crs: str  # a projected CRS in metres around the layer, for distances
     info: dict[str, Any] = field(default_factory=dict)  # file, layer, sha256, CRS, encoding…
     sample: RawSample | None = None  # some points as read, for a diagnosis of where it lies
+    gdal: str = ""  # the GDAL version that read it (for the report)
 
     @property
     def usable(self) -> list[SourceFeature]:
@@ -79,6 +82,7 @@ class SourceLayer:
             "metric_crs": self.metric_crs,
             "info": self.info,
             "sample": None if self.sample is None else asdict(self.sample),
+            "gdal": self.gdal,
             "features": [
                 {
                     "type": "Feature",
@@ -93,16 +97,6 @@ class SourceLayer:
                 for f, geometry in zip(self.features, geometries, strict=True)
             ],
         }
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled (to come back from the process that ingests, see `pipeline.stages`) with
-        every geometry in one WKB array: shapely pickles geometries one by one, ten times
-        slower."""
-        geometries = np.empty(len(self.features), dtype=object)
-        geometries[:] = [f.geometry for f in self.features]
-        rows = [(f.source_id, f.tags, f.attributes, f.skip_reason) for f in self.features]
-        return _unpickle_layer, (shapely.to_wkb(geometries), rows, self.metric_crs, self.info,
-                                 self.sample)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceLayer:
@@ -119,17 +113,7 @@ class SourceLayer:
         sample = data.get("sample")
         return cls(features, data["metric_crs"], dict(data.get("info", {})),
                    RawSample(sample["crs"], tuple(sample["x"]), tuple(sample["y"]))
-                   if sample else None)
-
-
-def _unpickle_layer(wkb: np.ndarray, rows: list[tuple[str, dict[str, str], dict[str, Any], str | None]],
-                    metric_crs: str, info: dict[str, Any],
-                    sample: RawSample | None) -> SourceLayer:
-    geometries = shapely.from_wkb(wkb).tolist()
-    features = tuple(SourceFeature(source_id, geometry, tags, attributes, skip_reason)
-                     for geometry, (source_id, tags, attributes, skip_reason)
-                     in zip(geometries, rows, strict=True))
-    return SourceLayer(features, metric_crs, info, sample)
+                   if sample else None, data.get("gdal", ""))
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -174,7 +158,14 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
                "coordinate_step_m": step, "swap_axes": src.swap_axes, **info.notes}
     _log_data_notes(details)
     _check_crs_area(usable, sample, info)
-    return SourceLayer(tuple(features), metric_crs_around(usable), details, sample)
+    return SourceLayer(tuple(features), metric_crs_around(usable), details, sample,
+                       gdal_version())
+
+
+def gdal_version() -> str:
+    import pyogrio  # read where GeoPandas is: in the process that reads the layer
+
+    return str(pyogrio.__gdal_version_string__)
 
 
 def _read(profile: Profile, source_path: Path) -> tuple[gpd.GeoDataFrame, LayerInfo]:
@@ -208,8 +199,6 @@ def _refuse_altered_text(features: list[SourceFeature], path: Path,
                          profile: Profile) -> list[SourceFeature]:
     """Features whose id or tag fields GDAL read altered (a NUL cut the value, a lone
     surrogate became U+FFFD) are `skip`, naming the field; in other fields, a warning."""
-    from pipeline.intact_text import altered_values
-
     altered = altered_values(path)
     if not altered or len(altered) > len(features) or max(altered) >= len(features):
         return features
@@ -326,8 +315,6 @@ def _check_map_fields(columns: list[str], info: LayerInfo, profile: Profile) -> 
     """The council map's fields must be the layer's: a profile error, found before any work."""
     if profile.map is None:
         return
-    from maps.council import missing_fields  # maps and Folium stay out of a run's start-up
-
     missing = missing_fields(profile.map, columns)
     if missing:
         raise ProfileError(f"Profile {profile.path}: {', '.join(missing)} not found in source "

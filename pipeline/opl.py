@@ -11,32 +11,22 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import osmium
 import osmium.filter
+from shapely.geometry import Point
+
+from pipeline.kernel.osm import Key, OsmElement
 
 # Version and visibility only: the other metadata (changeset, user, time) is not used.
 OPL_FORMAT = "opl,add_metadata=version"
 
 _ESCAPED = re.compile("%([0-9a-fA-F]+)%")
 _KINDS = {"n": "node", "w": "way", "r": "relation"}
-
-
-class OplObject(NamedTuple):
-    """One node, way or relation as written in an OPL line (coordinates None when invalid)."""
-
-    type: str
-    id: int
-    version: int
-    tags: dict[str, str]
-    lon: float | None = None
-    lat: float | None = None
-    nodes: tuple[int, ...] = ()
-    members: tuple[tuple[str, int, str], ...] = ()
-    exact: bool = True  # False: tags or roles may hold a character OPL cannot tell apart
 
 
 # libosmium writes U+100000–U+10FFFF with one hex digit too few, as it writes U+10000–U+1FFFF
@@ -54,13 +44,13 @@ def opl_writer(path: Path) -> Any:
     return osmium.SimpleWriter(osmium.io.File(str(path), OPL_FORMAT))
 
 
-def read_opl(path: Path, kinds: str = "nwr") -> Iterator[OplObject]:
-    """The objects of an OPL file written by `opl_writer`, in file order; `kinds` is a subset
-    of "nwr" (node, way, relation)."""
+def read_opl(path: Path, kinds: str = "nwr") -> Iterator[tuple[OsmElement, bool]]:
+    """The objects of an OPL file written by `opl_writer`, in file order, each with whether its
+    text was exact (see `ambiguous`); `kinds` is a subset of "nwr" (node, way, relation)."""
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line[0] in kinds:
-                yield parse_line(line)
+                yield parse_line(line), not ambiguous(line)
 
 
 class NodeBlock(NamedTuple):
@@ -93,16 +83,15 @@ def read_node_blocks(path: Path, block_bytes: int = 1 << 22) -> Iterator[NodeBlo
                                 [float(y) if y else math.nan for y in lats])
 
 
-def read_opl_nodes(path: Path) -> Iterator[OplObject]:
+def read_opl_nodes(path: Path) -> Iterator[tuple[OsmElement, bool]]:
     """The nodes of an OPL file written by `opl_writer`, as `read_opl` gives them, parsed a
     block at a time (`read_node_blocks`)."""
     for block in read_node_blocks(path):
         tags = {text: parse_tags(text) for text in set(block.tags)}
         for ident, version, text, lon, lat in zip(block.ids, block.versions, block.tags,
                                                   block.lons, block.lats, strict=True):
-            yield OplObject("node", ident, version, dict(tags[text]),
-                            None if math.isnan(lon) else lon, None if math.isnan(lat) else lat,
-                            exact=not ambiguous(text))
+            where = None if math.isnan(lon) or math.isnan(lat) else Point(lon, lat)
+            yield OsmElement("node", ident, version, dict(tags[text]), where), not ambiguous(text)
 
 
 def _node_fields(line: str) -> tuple[str, str, str, str, str]:
@@ -112,22 +101,56 @@ def _node_fields(line: str) -> tuple[str, str, str, str, str]:
             values.get("y", ""))
 
 
-def parse_line(line: str) -> OplObject:
+def parse_line(line: str) -> OsmElement:
+    """One OPL line as an element (a node without a valid location has no geometry)."""
     head, *fields = line.rstrip("\n").split(" ")
     values = {f[0]: f[1:] for f in fields if f}
-    kind = _KINDS[head[0]]
     x, y = values.get("x", ""), values.get("y", "")
-    return OplObject(
-        kind,
+    return OsmElement(
+        _KINDS[head[0]],
         int(head[1:]),
         int(values.get("v", "0")),
         parse_tags(values.get("T", "")),
-        float(x) if x else None,
-        float(y) if y else None,
+        Point(float(x), float(y)) if x and y else None,
         tuple(int(n[1:]) for n in values["N"].split(",")) if values.get("N") else (),
         _members(values.get("M", "")),
-        not ambiguous(line),
     )
+
+
+_ENTITIES = {"node": osmium.osm.NODE, "way": osmium.osm.WAY, "relation": osmium.osm.RELATION}
+
+
+def read_objects(path: Path, kinds: Collection[str] = ("node", "way", "relation"),
+                 ids: Collection[int] | None = None) -> dict[Key, OsmElement]:
+    """Objects of an OSM file (of `kinds`, and with `ids` when given), read through OPL; the
+    few whose OPL text is ambiguous are read again through pyosmium's objects. Nodes have
+    their point as geometry, ways and relations none."""
+    wanted = set(ids) if ids is not None else None
+    with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
+        opl = Path(tmp) / "objects.opl"
+        writer = opl_writer(opl)
+        # pyosmium's id filter takes no negative id (a file with a diff applied holds created
+        # objects): those are then picked out below.
+        handlers: list[Any] = ([osmium.filter.IdFilter(wanted)]
+                               if wanted and min(wanted) > 0 else []) + [writer]
+        entities = osmium.osm.osm_entity_bits.NOTHING
+        for kind in kinds:
+            entities |= _ENTITIES[kind]
+        try:
+            with osmium.io.Reader(str(path), entities) as reader:
+                osmium.apply(reader, *handlers)
+        finally:
+            writer.close()
+        lines = [*read_opl_nodes(opl), *read_opl(opl, kinds="wr")]
+    found = [(obj, exact) for obj, exact in lines if wanted is None or obj.id in wanted]
+    redo = exact_objects(path, [obj.ident for obj, exact in found if not exact])
+    objects = {}
+    for obj, _ in found:
+        if obj.ident in redo:
+            tags, members = redo[obj.ident]
+            obj = obj._replace(tags=tags, members=members)
+        objects[obj.ident] = obj
+    return objects
 
 
 def exact_objects(path: Path, keys: Collection[tuple[str, int]]

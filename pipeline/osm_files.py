@@ -13,7 +13,7 @@ import gzip
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +21,21 @@ import numpy as np
 import osmium
 import osmium.filter
 import shapely
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import InputNotFoundError, OsmDataError
-from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
-from pipeline.osm_context import records_from_file, records_from_payload
-from pipeline.osm_model import (
+from pipeline.kernel.errors import InputNotFoundError, OsmDataError
+from pipeline.kernel.osm import (
+    TYPE_ORDER,
     OsmData,
     OsmElement,
     TagMatch,
     is_candidate,
     match_keys,
-    referenced_records,
+    referenced_objects,
 )
+from pipeline.opl import ambiguous, exact_objects, opl_writer, parse_tags, read_node_blocks
+from pipeline.osm_context import objects_from_file
 from pipeline.overpass_payload import check_payload
 from pipeline.placement import footprint, uncovered_share
 from pipeline.progress import progress
@@ -56,14 +57,21 @@ def read_osm_file(
     """Read an OSM extract or a recorded Overpass JSON answer into `OsmData`."""
     if not path.is_file():
         raise InputNotFoundError(f"OSM file {path}: no such file.")
+    if is_overpass_answer(path):
+        return _recorded_answer(read_answer_payload(path), match, ref_key, bounds,
+                                f"Overpass answer {path.name}", {"file": str(path)})
+    return _read_with_osmium(path, match, ref_key, bounds)
+
+
+def read_answer_payload(path: Path) -> dict[str, Any]:
+    """A recorded Overpass answer (JSON, or XML in the shape of its JSON twin), checked element
+    by element; a runtime-error remark (a partial answer) is refused."""
     if _looks_like_json(path):
         payload = _load_json(path)
-        _reject_remark(payload, path)
-        return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
-                                {"file": str(path)})
-    if is_overpass_xml(path):
-        return read_overpass_xml(path, match, ref_key, bounds)
-    return _read_with_osmium(path, match, ref_key, bounds)
+    else:
+        payload = overpass_xml_to_json(_head(path, -1), f"OSM file {path}")
+    _reject_remark(payload, path)
+    return payload
 
 
 def is_overpass_answer(path: Path) -> bool:
@@ -121,9 +129,10 @@ def _read_with_osmium(
                            ".osm, .osm.gz, .osm.bz2, .osm.pbf or an Overpass JSON answer.") from exc
     declared = (shapely.box(box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon,
                             box.top_right.lat) if box.valid() else None)
-    elements = list(_osmium_elements(path, match, ref_key))
-    context = referenced_records(elements, records_from_file(path))
-    coverage, origin = _union_coverage([path], [declared], bounds, _candidate_node_count(elements))
+    elements, tagged = _osmium_elements(path, match, ref_key)
+    context = referenced_objects(elements, objects_from_file(path))
+    coverage, origin = _union_coverage([path], [declared], bounds, tagged,
+                                       _candidate_node_count(elements))
     meta = {"file": str(path), "generator": header.get("generator", "")}
     base = header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")
     if base:
@@ -144,20 +153,20 @@ def _candidate_node_count(elements: Sequence[OsmElement]) -> int:
 
 
 def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
-                     candidate_nodes: int) -> list[BaseGeometry | None]:
-    """Each file's declared area reduced to where its tagged nodes lie (for a file declaring
-    none, where they lie), so a header box larger than the data is not taken as mapped. A
-    filtered file keeps its declared area."""
-    positions = [_tagged_node_positions(f) for f in files]
-    tagged = sum(len(lon) for lon, _ in positions)
-    if tagged and candidate_nodes >= FILTERED_SHARE * tagged:
+                     tagged: np.ndarray, candidate_nodes: int) -> list[BaseGeometry | None]:
+    """Each file's declared area reduced to where the data's tagged nodes (`tagged`, lon/lat
+    rows) lie (for a file declaring none, where they lie), so a header box larger than the data
+    is not taken as mapped. A filtered file keeps its declared area."""
+    if len(tagged) and candidate_nodes >= FILTERED_SHARE * len(tagged):
         log.warning("OSM file %s holds little besides the candidates (filtered?): its declared "
                     "area is taken as covered; where it holds no candidate, sig2osm cannot tell "
                     "a missing object from unmapped land", ", ".join(f.name for f in files))
         return list(declared)
     reduced: list[BaseGeometry | None] = []
-    for (lon, lat), box in zip(positions, declared, strict=True):
-        data = footprint(lon, lat)
+    for box in declared:  # each box on its own: a grid fitted to the data inside it
+        inside = tagged if box is None else tagged[shapely.contains_xy(box, tagged[:, 0],
+                                                                       tagged[:, 1])]
+        data = footprint(inside[:, 0], inside[:, 1]) if len(inside) else None
         if data is None or box is None:
             reduced.append(data if box is None else box)
         else:
@@ -166,54 +175,42 @@ def _where_data_lies(files: Sequence[Path], declared: Sequence[BaseGeometry | No
     return reduced
 
 
-def _tagged_node_positions(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude and latitude of every tagged node: libosmium writes them as OPL (nothing
-    reaches Python object by object), their coordinates are read back with one regex."""
-    with tempfile.TemporaryDirectory(prefix="sig2osm-where-") as tmp:
-        opl = Path(tmp) / "tagged.opl"
-        writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,add_metadata=false"))
-        try:
-            for _ in (osmium.FileProcessor(str(path), osmium.osm.NODE)
-                      .with_filter(osmium.filter.EmptyTagFilter())
-                      .with_filter(writer)
-                      .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))):
-                pass  # the last filter lets nothing through: the writer did the work
-        except RuntimeError as exc:
-            raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}).") from exc
-        finally:
-            writer.close()
-        xy = np.fromregex(str(opl), r" x(-?[0-9.]+) y(-?[0-9.]+)",
-                          dtype=[("x", float), ("y", float)])
-    return xy["x"], xy["y"]
-
-
-def _osmium_elements(
-    path: Path, match: Kinds, ref_key: str | None
-) -> Iterable[OsmElement]:
+def _osmium_elements(path: Path, match: Kinds, ref_key: str | None
+                     ) -> tuple[list[OsmElement], np.ndarray]:
+    """The candidates of an OSM file, and where its tagged nodes lie (lon/lat rows: where the
+    data is, see `_where_data_lies`), in one pass."""
     keys = sorted(set(match_keys(match)) | ({ref_key} if ref_key else set()))
+    candidate_kinds = osmium.filter.KeyFilter(*keys)
+    # Not areas: a relation's area lacks the relation's `type` (picked by its relation below).
+    candidate_kinds.enable_for(osmium.osm.WAY | osmium.osm.RELATION)
+    tagged_nodes = osmium.filter.EmptyTagFilter()
+    tagged_nodes.enable_for(osmium.osm.NODE)
     with tempfile.TemporaryDirectory(prefix="sig2osm-read-") as tmp:
         nodes = Path(tmp) / "nodes.opl"
         writer = opl_writer(nodes)
-        # Nodes, most of the candidates, leave the C++ chain as OPL text (read below, much
-        # faster than pyosmium's objects); ways, relations and assembled areas reach Python.
+        # Tagged nodes leave the C++ chain as OPL text (read below, much faster than pyosmium's
+        # objects; the candidates among them are picked there); candidate ways, relations and
+        # assembled areas reach Python.
         processor = (
             osmium.FileProcessor(str(path))
             .with_locations()
             .with_areas(osmium.filter.KeyFilter(*keys))
-            .with_filter(osmium.filter.KeyFilter(*keys))
+            .with_filter(candidate_kinds)
+            .with_filter(tagged_nodes)
             .with_filter(writer)
             .with_filter(osmium.filter.EntityFilter(
                 osmium.osm.WAY | osmium.osm.RELATION | osmium.osm.AREA))
         )
         try:
             try:
-                yield from _ways_and_areas(processor, path, match, ref_key)
+                elements = list(_ways_and_areas(processor, path, match, ref_key))
             finally:
                 writer.close()
-            yield from _candidate_nodes(nodes, path, match, ref_key)
+            candidates, tagged = _candidate_nodes(nodes, path, match, ref_key)
         except RuntimeError as exc:
             raise OsmDataError(f"OSM file {path}: cannot be read to the end ({exc}); the file "
                                "is damaged or not OSM data.") from exc
+    return elements + candidates, tagged
 
 
 def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | None
@@ -222,6 +219,11 @@ def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | Non
     relations: dict[int, _Relation] = {}
     obj: Any
     for obj in progress(processor, f"reading {path.name}", unit=" objects"):
+        if obj.is_area() and not obj.from_way():
+            # A relation's area is a candidate as its relation is (its tags lack `type`).
+            if obj.orig_id() in relations:
+                yield from filter(None, [_from_osmium(obj, {}, wkb, relations)])
+            continue
         tags = {t.k: t.v for t in obj.tags}
         if not is_candidate(tags, match, ref_key):
             continue
@@ -237,11 +239,13 @@ def _ways_and_areas(processor: Any, path: Path, match: Kinds, ref_key: str | Non
 
 
 def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
-                     ) -> list[OsmElement]:
-    """The nodes of an OPL file that are candidates and have a valid location; nodes whose
-    tags OPL cannot render exactly are read again from `source`."""
+                     ) -> tuple[list[OsmElement], np.ndarray]:
+    """The nodes of an OPL file that are candidates and have a valid location (nodes whose
+    tags OPL cannot render exactly are read again from `source`), and the location of every
+    node of the file with a valid one."""
     elements: list[OsmElement] = []
     unsure: list[tuple[int, int, float, float]] = []
+    located: list[np.ndarray] = []
     for block in read_node_blocks(opl):
         tags = {text: parse_tags(text) for text in set(block.tags)}
         unclear = {text for text in tags if ambiguous(text)}
@@ -249,6 +253,7 @@ def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
                   if text in unclear or is_candidate(parsed, match, ref_key)}
         lon, lat = np.array(block.lons), np.array(block.lats)
         valid = (lon >= -180) & (lon <= 180) & (lat >= -90) & (lat <= 90)  # False for NaN
+        located.append(np.column_stack([lon[valid], lat[valid]]))
         rows = [i for i in np.flatnonzero(valid).tolist() if block.tags[i] in wanted]
         points = shapely.points(lon[rows], lat[rows]).tolist()
         ids, versions, texts = block.ids, block.versions, block.tags
@@ -263,7 +268,7 @@ def _candidate_nodes(opl: Path, source: Path, match: Kinds, ref_key: str | None
         node_tags = exact[("node", ident)][0]
         if is_candidate(node_tags, match, ref_key):
             elements.append(OsmElement("node", ident, version, node_tags, Point(x, y)))
-    return elements
+    return elements, np.concatenate(located) if located else np.empty((0, 2))
 
 
 _TYPE_NAMES = {"n": "node", "w": "way", "r": "relation"}
@@ -315,7 +320,7 @@ def _simplest(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def _order(element: OsmElement) -> tuple[int, int]:
-    return ("node", "way", "relation").index(element.type), element.id
+    return TYPE_ORDER[element.type], element.id
 
 
 def osm_data_from_overpass_json(
@@ -326,86 +331,52 @@ def osm_data_from_overpass_json(
     coverage_origin: str,
     meta: Mapping[str, Any] | None = None,
 ) -> OsmData:
-    """Build `OsmData` from an Overpass JSON answer (`out meta` with recursion or `out geom`)."""
-    elements = payload.get("elements", [])
-    nodes = {e["id"]: e for e in elements if e.get("type") == "node"}
-    ways = {e["id"]: e for e in elements if e.get("type") == "way"}
-    kept: list[OsmElement] = []
-    for raw in elements:
-        kind = raw.get("type")
-        if kind not in ("node", "way", "relation"):
-            continue  # Overpass "area" and "count" pseudo-elements
-        tags = raw.get("tags", {})
-        if not is_candidate(tags, match, ref_key):
-            continue
-        element = _from_overpass(raw, tags, nodes, ways)
-        if element is not None:
-            kept.append(element)
+    """`OsmData` from an Overpass answer (`out meta` with recursion), through the one reader of
+    OSM files: the answer's elements are written as an OSM file that libosmium reads as it
+    reads an extract, so geometries (ways, multipolygons) are built by one builder."""
+    with tempfile.TemporaryDirectory(prefix="sig2osm-answer-") as tmp:
+        path = overpass_to_osm_file(payload, Path(tmp) / "answer.osm.pbf")
+        elements, _ = _osmium_elements(path, match, ref_key)
+        context = referenced_objects(elements, objects_from_file(path))
     osm3s = payload.get("osm3s", {})
     details: dict[str, Any] = dict(meta or {})
     details["generator"] = payload.get("generator", "")
     if osm3s.get("timestamp_osm_base"):
         details["osm_base"] = osm3s["timestamp_osm_base"]
-    context = referenced_records(kept, records_from_payload(elements))
-    return OsmData(tuple(sorted(kept, key=_order)), coverage, coverage_origin, details, context)
+    return OsmData(tuple(sorted(elements, key=_order)), coverage, coverage_origin, details,
+                   context)
 
 
-def _version(raw: Mapping[str, Any]) -> int:
-    if "version" not in raw:
-        raise OsmDataError(f"{raw['type']}/{raw['id']} has no version: the Overpass query must use "
-                           "'out meta' so modified objects carry the version they had.")
-    return int(raw["version"])
+def overpass_to_osm_file(payload: Mapping[str, Any], path: Path) -> Path:
+    """The nodes, ways and relations of an Overpass answer as an OSM file (type, then id order,
+    as libosmium expects); elements without a version (no `out meta`) get version 0."""
+    elements = sorted((e for e in payload.get("elements", [])
+                       if e.get("type") in ("node", "way", "relation")),
+                      key=lambda e: (TYPE_ORDER[e["type"]], int(e["id"])))
+    mutable = osmium.osm.mutable
+    with osmium.SimpleWriter(str(path)) as writer:
+        for raw in elements:
+            ident, version = int(raw["id"]), int(raw.get("version", 0))
+            tags = dict(raw.get("tags", {}))
+            if raw["type"] == "node":
+                writer.add_node(mutable.Node(id=ident, version=version, tags=tags,
+                                             location=(raw["lon"], raw["lat"])))
+            elif raw["type"] == "way":
+                writer.add_way(mutable.Way(id=ident, version=version, tags=tags,
+                                           nodes=list(raw.get("nodes", ()))))
+            else:
+                writer.add_relation(mutable.Relation(id=ident, version=version, tags=tags, members=[
+                    (m["type"][0], int(m["ref"]), m.get("role", ""))
+                    for m in raw.get("members", ())]))
+    return path
 
 
-def _way_coords(raw: Mapping[str, Any], nodes: Mapping[int, Any]) -> list[tuple[float, float]] | None:
-    if "geometry" in raw:  # out geom
-        return [(p["lon"], p["lat"]) for p in raw["geometry"]]
-    coords = []
-    for ref in raw.get("nodes", []):
-        node = nodes.get(ref)
-        if node is None or "lon" not in node:
-            return None
-        coords.append((node["lon"], node["lat"]))
-    return coords
-
-
-def _from_overpass(
-    raw: Mapping[str, Any], tags: dict[str, str], nodes: Mapping[int, Any], ways: Mapping[int, Any]
-) -> OsmElement | None:
-    kind = raw["type"]
-    if kind == "node":
-        return OsmElement("node", raw["id"], _version(raw), tags, Point(raw["lon"], raw["lat"]))
-    if kind == "way":
-        coords = _way_coords(raw, nodes)
-        if not coords or len(coords) < 2:
-            log.warning("way/%s skipped: the answer lacks its node coordinates", raw["id"])
-            return None
-        refs = tuple(raw.get("nodes", ()))
-        closed = coords[0] == coords[-1] and len(coords) >= 4
-        geometry: BaseGeometry = (Polygon(coords) if closed and _closed_way_is_area(tags)
-                                  else LineString(coords))
-        return OsmElement("way", raw["id"], _version(raw), tags, geometry, nodes=refs)
-    members = tuple((m["type"], int(m["ref"]), m.get("role", "")) for m in raw.get("members", []))
-    if tags.get("type") not in ("multipolygon", "boundary"):
-        return None
-    lines = []
-    for m in raw.get("members", []):
-        if m["type"] != "way":
-            continue
-        coords = ([(p["lon"], p["lat"]) for p in m["geometry"]] if "geometry" in m
-                  else _way_coords(ways.get(m["ref"], {}), nodes))
-        if coords and len(coords) >= 2:
-            lines.append(LineString(coords))
-    polygons = list(shapely.get_parts(shapely.polygonize(lines))) if lines else []
-    if not polygons:
-        log.warning("relation/%s skipped: its outline cannot be assembled", raw["id"])
-        return None
-    # Polygonize returns inner rings as polygons of their own: the symmetric difference
-    # of all faces rebuilds outers with their holes.
-    area = polygons[0]
-    for polygon in polygons[1:]:
-        area = area.symmetric_difference(polygon)
-    return OsmElement("relation", raw["id"], _version(raw), tags, _simplest(area), members=members)
+def require_versions(data: OsmData, what: str) -> None:
+    """Candidates must carry the version OSM had (Overpass `out meta`): a modify needs it."""
+    unversioned = next((e for e in data.elements if e.version < 1), None)
+    if unversioned is not None:
+        raise OsmDataError(f"{what}: {unversioned.key} has no version: the Overpass query must "
+                           "use 'out meta' so modified objects carry the version they had.")
 
 
 # --- Overpass XML ----------------------------------------------------------------------------
@@ -475,16 +446,6 @@ def _xml_element(node: Any) -> dict[str, Any]:
     return raw
 
 
-def read_overpass_xml(
-    path: Path, match: Kinds, ref_key: str | None, bounds: Sequence[float] | None
-) -> OsmData:
-    """A recorded Overpass XML answer, through the same builder as JSON answers."""
-    payload = overpass_xml_to_json(_head(path, -1), f"OSM file {path}")
-    _reject_remark(payload, path)
-    return _recorded_answer(payload, match, ref_key, bounds, f"Overpass answer {path.name}",
-                            {"file": str(path)})
-
-
 # A recorded answer's candidates lying in less than this share of osm.bounds (each grown by
 # CORE_MARGIN degrees, about a kilometre) make a warning: was the answer asked for less?
 CORE_SHARE = 0.25
@@ -498,8 +459,10 @@ def _recorded_answer(payload: Mapping[str, Any], match: Kinds, ref_key: str | No
     nothing in the file can confirm; a box much larger than where the candidates lie is said."""
     coverage, origin = _coverage_from_profile(bounds, what)
     data = osm_data_from_overpass_json(payload, match, ref_key, coverage, origin, meta)
+    require_versions(data, what)
     if coverage is not None and data.elements:
-        core = shapely.union_all([e.geometry.buffer(CORE_MARGIN) for e in data.elements])
+        core = shapely.union_all([e.geometry.buffer(CORE_MARGIN) for e in data.elements
+                                  if e.geometry is not None])
         share = 1.0 - uncovered_share(coverage, core)
         if share < CORE_SHARE:
             log.warning("%s: its %d candidates lie in %.1f %% of osm.bounds; if the answer was "
@@ -561,13 +524,7 @@ def read_osm_files_with_diffs(
 
 def _merged_answers(files: Sequence[Path], match: Kinds, ref_key: str | None,
                     bounds: Sequence[float] | None) -> OsmData:
-    payloads = []
-    for path in files:
-        if _looks_like_json(path):
-            payloads.append(_load_json(path))
-        else:
-            payloads.append(overpass_xml_to_json(_head(path, -1), f"OSM file {path}"))
-        _reject_remark(payloads[-1], path)
+    payloads = [read_answer_payload(path) for path in files]
     meta = {"file": str(files[0]), "files": [str(f) for f in files]}
     return _recorded_answer(merge_overpass_payloads(payloads), match, ref_key, bounds,
                             f"{len(files)} Overpass answers", meta)
@@ -593,9 +550,10 @@ def _merged_extracts(files: Sequence[Path], diffs: Sequence[Path], match: Kinds,
             names = ", ".join(str(d) for d in diffs)
             raise OsmDataError(f"OSM files {files[0]} + diffs {names}: cannot be merged ({exc})."
                                ) from exc
-        elements = list(_osmium_elements(merged, match, ref_key))
-        context = referenced_records(elements, records_from_file(merged))
-    coverage, origin = _union_coverage(files, covers, bounds, _candidate_node_count(elements))
+        elements, tagged = _osmium_elements(merged, match, ref_key)
+        context = referenced_objects(elements, objects_from_file(merged))
+    coverage, origin = _union_coverage(files, covers, bounds, tagged,
+                                       _candidate_node_count(elements))
     meta: dict[str, Any] = {"file": str(files[0]), "files": [str(f) for f in files],
                             "diffs": [str(d) for d in diffs]}
     base_time = _diff_state_time(diffs)
@@ -618,11 +576,11 @@ def _read_header_box(path: Path) -> BaseGeometry | None:
 
 
 def _union_coverage(files: Sequence[Path], declared: Sequence[BaseGeometry | None],
-                    bounds: Sequence[float] | None, candidate_nodes: int
+                    bounds: Sequence[float] | None, tagged: np.ndarray, candidate_nodes: int
                     ) -> tuple[BaseGeometry | None, str]:
     """The area the files cover, and where that statement comes from (for the report)."""
     names = ", ".join(f.name for f in files)
-    reduced = _where_data_lies(files, declared, candidate_nodes)
+    reduced = _where_data_lies(files, declared, tagged, candidate_nodes)
     if any(c is None for c in reduced):
         missing = next(f for f, c in zip(files, reduced, strict=True) if c is None)
         return _coverage_from_profile(bounds, missing.name)

@@ -26,7 +26,6 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import (
     HttpClient,
     HttpRequest,
@@ -36,20 +35,22 @@ from pipeline.http import (
     excerpt,
 )
 from pipeline.ingest import SourceLayer
-from pipeline.osm_files import (
-    merge_overpass_payloads,
-    osm_data_from_overpass_json,
-    overpass_xml_to_json,
-)
-from pipeline.osm_model import (
+from pipeline.kernel.errors import FetchError, InputError, OsmDataError
+from pipeline.kernel.osm import (
     TRIVIAL_LAYER,
     OsmData,
     candidate_kinds,
     describe_match,
     match_alternatives,
 )
+from pipeline.kernel.settings import OsmConfig, Profile
+from pipeline.osm_files import (
+    merge_overpass_payloads,
+    osm_data_from_overpass_json,
+    overpass_xml_to_json,
+    require_versions,
+)
 from pipeline.overpass_payload import check_payload
-from pipeline.profile import OsmConfig, Profile
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def fetch_from_overpass(
         meta = _meta(osm, queries, answers, payload)
         data = osm_data_from_overpass_json(payload, candidate_kinds(osm.match, osm.related),
                                            profile.match.ref, coverage, origin, meta)
+        require_versions(data, f"Overpass answer from {osm.overpass_url}")
         if not data.elements and len(layer.usable) > TRIVIAL_LAYER:
             _guard_empty(client, data, layer, osm, queries)
     log.info("overpass: %d candidates from %s in %d quer%s (cache %s), osm_base %s",
@@ -229,7 +231,7 @@ def _admin_area(client: OverpassClient, osm: OsmConfig,
     else:
         where = _ql_bbox(near) if near else ""
         selector = f'rel["name"="{_ql_string(wanted)}"]["boundary"="administrative"]{where};'
-    query = f"[out:json][timeout:{osm.timeout}];\n{selector}\nout geom;\n"
+    query = f"[out:json][timeout:{osm.timeout}];\n{selector}\n(._;>;);\nout;\n"
     answer = client.run(query)
     outlines = osm_data_from_overpass_json(answer.payload, {"type": ["boundary", "multipolygon"]},
                                            None, None, "")

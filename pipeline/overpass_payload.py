@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.errors import OsmDataError
+from pipeline.kernel.errors import OsmDataError
 
 OSM_TYPES = ("node", "way", "relation")
 _MAX_ID = 2**63 - 1  # libosmium's object ids

@@ -30,7 +30,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import InputError
+from pipeline.kernel.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ OUTLIER_SPACINGS = 20  # … and at least this many times the layer's typical sp
 # CRSs a French (or European) layer may really be in when its declared one is wrong.
 LIKELY_CRS = ("EPSG:4326", "EPSG:2154", *(f"EPSG:{n}" for n in range(3942, 3951)),
               "EPSG:27572", "EPSG:3857", "EPSG:32630", "EPSG:32631", "EPSG:32632")
-# The grid on which OSM data is located: a 50th of the data's extent, between about 100 m and
+# The grid on which OSM data is located: a 50th of the data's extent, between about 150 m and
 # 1 km (degrees), so a town's map export and a region's extract are both told apart from
 # their empty corners.
 FOOTPRINT_CELLS_ACROSS = 50
-FOOTPRINT_CELL = (0.001, 0.01)
+FOOTPRINT_CELL = (0.0015, 0.01)
 FOOTPRINT_GAP = 5  # cells: gaps narrower than this between mapped areas count as covered
 LOW_PRECISION_M = 5.0  # coordinates rounded coarser than this are low precision
 
@@ -52,13 +52,11 @@ LOW_PRECISION_M = 5.0  # coordinates rounded coarser than this are low precision
 # --- outliers ------------------------------------------------------------------------------
 
 
-def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lo, la = np.radians(lon), np.radians(lat)
-    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-
-
-def _chord_km(chord: np.ndarray) -> np.ndarray:
-    return 2 * EARTH_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+def _sinusoidal_km(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Points in kilometres on a sinusoidal projection: distances between neighbours right to a
+    few per cent anywhere, far ones roughly (enough to tell 100 km from 4 000)."""
+    return np.column_stack([np.radians(lon) * np.cos(np.radians(lat)) * EARTH_KM,
+                            np.radians(lat) * EARTH_KM])
 
 
 @dataclass(frozen=True)
@@ -75,15 +73,13 @@ def find_outliers(lon: np.ndarray, lat: np.ndarray) -> list[Outlier]:
     the median distance between neighbours) are linked; the largest linked group is the bulk.
     A group is an outlier when it holds fewer than max(2, min(50, 1 %)) of the features: two
     points at 0,0 among 850 are, a department overseas among 26 million addresses is not."""
-    from scipy.spatial import cKDTree  # SciPy stays off the start-up path of the main process
-
     n = len(lon)
     if n < 3:
         return []
-    xyz = _unit_vectors(lon, lat)
-    tree = cKDTree(xyz)
-    nearest, _ = tree.query(xyz, k=2)
-    spacing = float(np.median(_chord_km(nearest[:, 1])))
+    points = shapely.points(_sinusoidal_km(lon, lat))
+    _, nearest = shapely.STRtree(points).query_nearest(points, exclusive=True, all_matches=False,
+                                                       return_distance=True)
+    spacing = float(np.median(nearest)) if len(nearest) else 0.0
     threshold = max(OUTLIER_KM, OUTLIER_SPACINGS * spacing)
     labels = _groups(lon, lat, threshold)
     sizes = np.bincount(labels)
@@ -93,31 +89,39 @@ def find_outliers(lon: np.ndarray, lat: np.ndarray) -> list[Outlier]:
     if not len(outlying):
         return []
     kept = np.flatnonzero(sizes[labels] >= small)
-    distance, _ = cKDTree(xyz[kept]).query(xyz[outlying])
-    return [Outlier(int(i), float(km), int(sizes[labels[i]]))
-            for i, km in zip(outlying.tolist(), _chord_km(np.atleast_1d(distance)).tolist(),
-                             strict=True)]
+    pairs = shapely.STRtree(points[kept]).query_nearest(points[outlying], all_matches=False)
+    near = kept[pairs[1][np.argsort(pairs[0])]]
+    km = _haversine_km(lon[outlying], lat[outlying], lon[near], lat[near])
+    return [Outlier(int(i), float(d), int(sizes[labels[i]]))
+            for i, d in zip(outlying.tolist(), km.tolist(), strict=True)]
+
+
+def _haversine_km(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray,
+                  lat2: np.ndarray) -> np.ndarray:
+    lo1, la1, lo2, la2 = (np.radians(v) for v in (lon1, lat1, lon2, lat2))
+    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
+    return 2 * EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
 def _groups(lon: np.ndarray, lat: np.ndarray, km: float) -> np.ndarray:
     """A group label per point: points in touching grid cells of `km` size share a label."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     size = km / 111.2
     cells = np.column_stack([np.floor(lat / size), np.floor(lon / size)]).astype(np.int64)
     unique, of_point = np.unique(cells, axis=0, return_inverse=True)
     index = {(int(a), int(b)): i for i, (a, b) in enumerate(unique.tolist())}
-    rows, cols = [], []
+    parent = list(range(len(unique)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     for i, (a, b) in enumerate(unique.tolist()):
-        for da in (-1, 0, 1):
-            for db in (-1, 0, 1):
-                j = index.get((a + da, b + db))
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(unique), len(unique)))
-    _, labels = connected_components(graph, directed=False)
+        for j in (index.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1)):
+            if j is not None:
+                parent[root(i)] = root(j)
+    labels = np.unique([root(i) for i in range(len(unique))], return_inverse=True)[1]
     return np.asarray(labels)[np.ravel(of_point)]
 
 

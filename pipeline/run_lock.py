@@ -3,7 +3,7 @@
 The lock is the file `<folder>/.lock`; the holder writes who it is (pid, host, start time,
 command) into it, so a second run can say who holds the folder. The kernel releases the lock
 when the holder ends, however it ends (even killed), so a lock is never left behind; the next
-holder then removes what the killed run left (`exports.generations.clean_stale`).
+holder then removes what the killed run left (`pipeline.kernel.generations.clean_stale`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from pipeline.errors import RunFolderBusy
+from pipeline.kernel.errors import RunFolderBusy
 
 LOCK_FILE = ".lock"
 

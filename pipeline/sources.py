@@ -25,7 +25,8 @@ import pyogrio
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from pipeline.errors import InputError, InputNotFoundError
+from exports.chunks import Area
+from pipeline.kernel.errors import InputError, InputNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -405,3 +406,33 @@ def read_table(
     frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table),
                                                            index=table.index), crs="EPSG:4326")
     return frame, info
+
+
+def read_chunk_areas(path: Path, layer: str | None, name_field: str | None) -> list[Area]:
+    """The polygons of `changeset.chunk_layer`, named by `name_field` (else by their row)."""
+    frame, info = read_layer(path, layer=layer)
+    frame = frame.to_crs("EPSG:4326")
+    if name_field is not None and name_field not in frame.columns:
+        raise InputError(f"changeset.chunk_layer {info.label}: no field '{name_field}' "
+                         f"(changeset.chunk_field); fields: {', '.join(map(str, frame.columns))}")
+    areas = []
+    for i, (geometry, row) in enumerate(zip(frame.geometry, frame.to_dict("records"),
+                                            strict=True), 1):
+        if geometry is None or geometry.is_empty or "Polygon" not in geometry.geom_type:
+            continue
+        name = str(row[name_field]) if name_field else f"{info.label} #{i}"
+        areas.append(Area(name, geometry))
+    if not areas:
+        raise InputError(f"changeset.chunk_layer {info.label}: no polygon to split chunks by")
+    return areas
+
+
+def read_background(path: Path, layer: str | None) -> dict[str, Any]:
+    """A map's `map.background` layer (e.g. the commune outline) as GeoJSON in EPSG:4326,
+    simplified to a metre or so."""
+    frame, _info = read_layer(path, layer=layer)  # errors name the file, layer or CRS
+    geometries = [g.simplify(0.00001) for g in frame.to_crs("EPSG:4326").geometry
+                  if g is not None and not g.is_empty]
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": {}, "geometry": g.__geo_interface__}
+                         for g in geometries]}

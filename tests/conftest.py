@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pipeline.kernel.settings import MatchConfig, OsmConfig, Profile, SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -25,3 +28,13 @@ def earlier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
     from tests.faults import earlier_run
 
     return earlier_run(tmp_path_factory.mktemp("run-folder"))
+
+
+def matching(kinds: Any = None, *, related: Any = (), geometry: str = "file",
+             bounds: Any = None, **match: Any) -> Profile:
+    """A profile holding only what the conflation reads: `kinds` (osm.match, amenity=* by
+    default), `related`, the source's kind, and `match:` keys (ref, policies, labels, …)."""
+    return Profile(name="test", source=SourceConfig(id="id", geometry=geometry),
+                   osm=OsmConfig(match=kinds or {"amenity": "*"}, related=list(related),
+                                 bounds=bounds),
+                   tags={}, match=MatchConfig(**match))

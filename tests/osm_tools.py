@@ -20,7 +20,7 @@ from typing import Any
 import osmium
 import pytest
 
-from exports.osmchange import OsmObject
+from pipeline.kernel.osm import OsmElement
 
 _ORDER = {"node": 0, "way": 1, "relation": 2}
 
@@ -88,7 +88,7 @@ def same_data(first: Path, second: Path) -> bool:
     return osmium_tool("diff", "-q", first, second).returncode == 0
 
 
-def write_osm(objects: Iterable[OsmObject], target: Path,
+def write_osm(objects: Iterable[OsmElement], target: Path,
               bounds: tuple[float, float, float, float] | None = None) -> Path:
     """An .osm file of `objects` in libosmium's order (for an Overpass JSON input, which
     neither osmium nor JOSM reads)."""

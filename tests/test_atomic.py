@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from exports.atomic import write_atomic
-from exports.generations import (
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import OutputError, RunFolderBusy
+from pipeline.kernel.generations import (
     CURRENT,
     GENERATIONS,
     Generation,
@@ -18,7 +19,6 @@ from exports.generations import (
     commit_files,
     current_generation,
 )
-from pipeline.errors import OutputError, RunFolderBusy
 from pipeline.run_lock import RunFolderLock
 
 
@@ -111,7 +111,7 @@ def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
 def test_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")
-    from exports.atomic import _write_synced
+    from pipeline.kernel.atomic import _write_synced
 
     fd = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
     with pytest.raises(OutputError, match=r"report\.json: cannot be written \(No space left"):

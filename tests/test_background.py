@@ -8,7 +8,7 @@ import os
 import pytest
 
 from pipeline.background import Background, BackgroundError
-from pipeline.errors import InputError
+from pipeline.kernel.errors import InputError
 
 
 def _pid_and_text() -> tuple[int, str]:

@@ -21,15 +21,16 @@ from typing import Any
 import pytest
 import shapely
 
-from conflation.decisions import count_decisions
-from exports.apply import read_state
 from exports.bundle import build_exports
-from exports.osmchange import OsmObject
+from pipeline.apply import read_state
 from pipeline.cli import main
+from pipeline.kernel.decisions import count_decisions
+from pipeline.kernel.osm import OsmData
+from pipeline.kernel.settings import Profile
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
-from pipeline.profile import Profile, load_profile
-from pipeline.stages import RunContext, run_all
+from pipeline.profile import load_profile
+from pipeline.runner import run_command
+from pipeline.stages import RunContext
 from tests.conftest import DATA, EXAMPLES
 from tests.osm_tools import (
     Validation,
@@ -144,9 +145,7 @@ def _inline_park(folder: Path) -> Run:
     for name, text in result.files.items():
         (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (run_dir / name).write_text(text, encoding="utf-8")
-    bench = OsmObject("node", BENCH.id, BENCH.version, dict(BENCH.tags), BENCH.geometry.x,
-                      BENCH.geometry.y)
-    osm_input = write_osm([bench], folder / "bench.osm", (-2.0, 48.0, -1.0, 49.0))
+    osm_input = write_osm([BENCH], folder / "bench.osm", (-2.0, 48.0, -1.0, 49.0))
     report = {"exports": result.summary(), "counts": count_decisions(result.decisions)}
     return Run("inline-park-with-hole", _profile(), run_dir, osm_input, report)
 
@@ -156,7 +155,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, data: Path) -> dict[str, Run]
     tmp = tmp_path_factory.mktemp("clients")
     result = {}
     for name, profile in _profiles(tmp).items():
-        report = run_all(RunContext(profile, tmp / "out"))
+        report = run_command(RunContext(profile, tmp / "out"), "run")["export"].report
         result[name] = Run(name, profile, tmp / "out" / name, _osm_input(profile, tmp), report)
     result["inline-park-with-hole"] = _inline_park(tmp)
     return result
@@ -302,7 +301,7 @@ def test_applying_changes_then_running_again_gives_nothing_to_do(
     shutil.copytree(run.run_dir, out / name)  # the same run folder, with this run's files
     osc = run.run_dir / "changes.osc"
     profile = replace(run.profile, osm=replace(run.profile.osm, diff=[osc]))
-    report = run_all(RunContext(profile, out))
+    report = run_command(RunContext(profile, out), "run")["export"].report
     assert (report["counts"]["create"], report["counts"]["modify"]) == (0, 0)
     assert report["exports"]["nothing_to_upload"] is True
     assert not (out / name / "changes.osc").exists()  # the earlier run's, removed

@@ -97,7 +97,7 @@ def test_bondy_skips_what_the_extract_does_not_cover(tmp_path: Path) -> None:
 
 def test_stages_run_alone_write_what_run_writes(tmp_path: Path, grenoble_run: Path) -> None:
     """`run` builds review.geojson and the map in a second process; the stages one by one
-    (export, then map reading review.geojson) give the same bytes."""
+    (each loading what the one before kept in work/) give the same bytes."""
     out = str(tmp_path)
     for stage in ("ingest", "fetch", "conflate", "export", "map"):
         assert main(["-q", stage, str(GRENOBLE), "--out", out]) == 0
@@ -106,13 +106,35 @@ def test_stages_run_alone_write_what_run_writes(tmp_path: Path, grenoble_run: Pa
         assert (alone / name).read_bytes() == (grenoble_run / name).read_bytes(), name
     table = json.loads((alone / "work" / "conflate.json").read_text())  # conflate's result
     assert len(table) == 851 and {d["decision"] for d in table} == {"create", "modify", "review"}
-    assert not (grenoble_run / "work" / "conflate.json").exists()  # run keeps it in memory
+    # A whole run keeps the same table for the next stage run alone.
+    assert (grenoble_run / "work" / "conflate.json").read_bytes() == (
+        alone / "work" / "conflate.json").read_bytes()
 
 
 def test_check_describes_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(GRENOBLE)]) == 0
     text = capsys.readouterr().out
     assert "851 features, 851 usable" in text and "17 candidates" in text
+    # each proposed key under the policy it follows, described from the policy registry
+    assert ("tag policy add-if-missing: amenity, vending, ref:FR:Grenoble:horodateur (add when "
+            "OSM lacks the key; a different OSM value is kept and shown to reviewers)") in text
+
+
+def test_check_groups_keys_by_their_policy(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    profile = GRENOBLE.read_text(encoding="utf-8").replace(
+        "  authoritative: []", "  authoritative: [vending]\n  policies: {amenity: keep-osm}")
+    profile = profile.replace("../../../shared", str(GRENOBLE.parents[3] / "shared"))
+    (tmp_path / "p.yml").write_text(profile, encoding="utf-8")
+    assert main(["check", str(tmp_path / "p.yml")]) == 0
+    text = capsys.readouterr().out
+    policies = [line.removeprefix("tag policy ") for line in text.splitlines()
+                if line.startswith("tag policy ")]
+    assert {line.split(" (")[0] for line in policies} == {
+        "keep-osm: amenity", "authoritative: vending",
+        "add-if-missing: ref:FR:Grenoble:horodateur"}
+    assert "keep-osm: amenity (add when OSM lacks the key; a different OSM value is kept " \
+           "silently)" in policies
 
 
 OFFLINE_EXAMPLES = ["grenoble/parking-meters.yml", "bondy/parking-meters.yml",
@@ -213,7 +235,7 @@ def test_a_failure_in_either_process_writes_nothing(failing: str, tmp_path: Path
     """The change files (this process) and the review file and maps (the second process) are
     written only when both have succeeded."""
     import pipeline.stages
-    from pipeline.errors import ExportError
+    from pipeline.kernel.errors import ExportError
 
     good = profile_copy(tmp_path, data)
     out = tmp_path / "out"
@@ -248,7 +270,7 @@ def _state_as_overpass_json(state: dict, path: Path) -> None:
 
 def test_grenoble_applied_then_run_again_gives_no_create_and_no_modify(
         grenoble_run: Path, data: Path, tmp_path: Path) -> None:
-    from exports.apply import apply_changes, read_state
+    from pipeline.apply import apply_changes, read_state
 
     osm_input = data / "grenoble-horodateurs/INPUT/osm-raw-data.json"
     after = apply_changes(read_state(osm_input), [grenoble_run / "changes.osc"])

@@ -10,10 +10,12 @@ from shapely.geometry import LineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from conflation.assignment import assign
+from conflation.facts import RunFacts
 from conflation.feedback import ReviewerDecisionError, parse_decisions
-from conflation.matching import MatchSettings, conflate
+from conflation.matching import conflate
 from conflation.names import name_similarity, normalise_name
-from pipeline.osm_model import OsmData, OsmElement
+from pipeline.kernel.osm import OsmData, OsmElement
+from tests.conftest import matching
 
 CRS = "EPSG:32631"  # UTM 31N, around Grenoble
 REF = "ref:test"  # matched objects get it, so a match is a modify
@@ -66,7 +68,7 @@ def test_greedy_would_be_wrong_the_assignment_is_globally_optimal() -> None:
     # gives O1 to S1 and leaves S2 to be created: a duplicate of O1. The optimum swaps them.
     sources = [Src("S1", at(-1)), Src("S2", at(20))]
     data = osm(node(1, at(0)), node(2, at(-25)))
-    decisions = by_id(conflate(sources, data, CRS, MatchSettings(ref_key=REF)))
+    decisions = by_id(conflate(sources, data, CRS, matching(ref=REF)))
     assert (decisions["S1"].decision, decisions["S1"].osm_key) == ("modify", "node/2")
     assert (decisions["S2"].decision, decisions["S2"].osm_key) == ("modify", "node/1")
 
@@ -83,7 +85,7 @@ def test_assignment_maximises_the_total_score() -> None:
 def test_two_candidates_with_close_scores_go_to_review_naming_both() -> None:
     sources = [Src("S1", at(0))]
     data = osm(node(1, at(5)), node(2, at(-6)))
-    decision = conflate(sources, data, CRS, MatchSettings(ref_key=REF))[0]
+    decision = conflate(sources, data, CRS, matching(ref=REF))[0]
     assert decision.decision == "review"
     assert "node/1" in decision.reason and "node/2" in decision.reason
     assert decision.proposed == "modify"
@@ -91,7 +93,7 @@ def test_two_candidates_with_close_scores_go_to_review_naming_both() -> None:
 
 def test_several_sources_wanting_one_osm_object_go_to_review() -> None:
     sources = [Src("S1", at(-4)), Src("S2", at(4))]
-    decisions = by_id(conflate(sources, osm(node(1, at(0))), CRS, MatchSettings(ref_key=REF)))
+    decisions = by_id(conflate(sources, osm(node(1, at(0))), CRS, matching(ref=REF)))
     assert {d.decision for d in decisions.values()} == {"review"}
     assert "S2" in decisions["S1"].reason and "S1" in decisions["S2"].reason
 
@@ -102,7 +104,7 @@ def test_names_separate_neighbours_and_a_different_name_is_not_a_match() -> None
                Src("S2", at(2), {**shop, "name": "Au Bon Pain"})]
     data = osm(node(1, at(0), **shop, name="Boulangerie Saint-Michel"),
                node(2, at(30), **shop, name="Boulangerie du Port"))
-    decisions = by_id(conflate(sources, data, CRS, MatchSettings(policies={"name": "keep-osm"})))
+    decisions = by_id(conflate(sources, data, CRS, matching(policies={"name": "keep-osm"})))
     assert (decisions["S1"].decision, decisions["S1"].osm_key) == ("unchanged", "node/1")
     assert decisions["S2"].decision == "create"
     assert "Boulangerie Saint-Michel" in decisions["S2"].reason
@@ -120,7 +122,7 @@ def test_point_polygon_and_line_pairings() -> None:
     ]
     data = osm(way(10, school, amenity="school", name="École Jean Macé"),
                way(11, street, highway="residential", name="Rue Jean Macé"))
-    settings = MatchSettings(policies={"name": "keep-osm"})
+    settings = matching(policies={"name": "keep-osm"})
     decisions = by_id(conflate(sources, data, CRS, settings))
     assert decisions["line"].osm_key == "way/11"
     assert decisions["line"].decision == "modify"
@@ -138,7 +140,7 @@ def test_ref_is_decisive_and_never_given_to_another_feature() -> None:
                Src("B", at(1), {"amenity": "bench", ref: "B"})]
     data = osm(node(1, at(0), amenity="bench", **{ref: "A"}),
                node(2, at(300), amenity="bench", **{ref: "GONE"}))
-    decisions = conflate(sources, data, CRS, MatchSettings(ref_key=ref))
+    decisions = conflate(sources, data, CRS, matching(ref=ref))
     found = by_id(decisions)
     assert (found["A"].decision, found["A"].osm_key) == ("unchanged", "node/1")
     # node/1 at 1 m belongs to A: never given to B, but creating B beside it could be a
@@ -152,7 +154,7 @@ def test_ref_is_decisive_and_never_given_to_another_feature() -> None:
 
 def test_outside_coverage_and_unusable_features_are_skipped() -> None:
     sources = [Src("far", Point(LON + 1, LAT)), Src("bad", None, skip_reason="empty geometry")]
-    decisions = by_id(conflate(sources, osm(node(1, at(0))), CRS, MatchSettings(ref_key=REF)))
+    decisions = by_id(conflate(sources, osm(node(1, at(0))), CRS, matching(ref=REF)))
     assert decisions["far"].decision == "skip" and "outside" in decisions["far"].reason
     assert decisions["bad"].decision == "skip"
 
@@ -160,11 +162,11 @@ def test_outside_coverage_and_unusable_features_are_skipped() -> None:
 def test_a_rejected_proposal_is_not_proposed_again() -> None:
     sources = [Src("S1", at(0)), Src("S2", at(100))]
     data = osm(node(1, at(3)), node(2, at(103)))
-    first = by_id(conflate(sources, data, CRS, MatchSettings(ref_key=REF)))
+    first = by_id(conflate(sources, data, CRS, matching(ref=REF)))
     assert first["S1"].osm_key == "node/1" and first["S2"].osm_key == "node/2"
     verdicts = parse_decisions(
         "S1: {decision: reject, osm: node/1, date: 2024-05-02}\nS2: reject\n", "yaml", "d.yml")
-    again = by_id(conflate(sources, data, CRS, MatchSettings(ref_key=REF, reviewer=verdicts)))
+    again = by_id(conflate(sources, data, CRS, matching(ref=REF), RunFacts(verdicts)))
     assert again["S1"].osm_key is None and again["S1"].decision == "create"
     assert all(c.osm_key != "node/1" for c in again["S1"].candidates)
     assert again["S2"].decision == "skip" and "rejected by reviewer" in again["S2"].reason
@@ -175,7 +177,7 @@ def test_forced_match_and_accept_are_kept() -> None:
     data = osm(node(1, at(3)), node(2, at(200)), node(3, at(95)), node(4, at(106)))
     verdicts = parse_decisions("source_id,decision,osm_id,date\nS1,node/2,,2024-05-02\n"
                                "S2,accept,,2024-05-02\n", "csv", "d.csv")
-    decisions = by_id(conflate(sources, data, CRS, MatchSettings(ref_key=REF, reviewer=verdicts)))
+    decisions = by_id(conflate(sources, data, CRS, matching(ref=REF), RunFacts(verdicts)))
     assert (decisions["S1"].decision, decisions["S1"].osm_key) == ("modify", "node/2")
     assert "reviewer on 2024-05-02" in decisions["S1"].reason
     # S2 sat between node/3 and node/4 (a review); the reviewer accepted the proposal.
@@ -196,11 +198,11 @@ def test_a_projection_built_ahead_gives_the_same_decisions_and_a_wrong_one_is_ig
     data = osm(node(1, at(2)), node(2, at(40)), node(3, at(-25)),
                node(4, at(300), **{REF: "S9", "amenity": "bench"}))
     sources = [Src("S1", at(0)), Src("S2", at(38)), Src("S3", at(-20)), Src("S4", at(200))]
-    settings = MatchSettings(ref_key=REF)
+    settings = matching(ref=REF)
     plain = conflate(sources, data, CRS, settings)
-    assert conflate(sources, data, CRS, settings, project_osm(data, CRS)) == plain
+    assert conflate(sources, data, CRS, settings, projected=project_osm(data, CRS)) == plain
     wrong_zone = project_osm(data, "EPSG:32630")  # UTM 30N: not the layer's CRS, not used
-    assert conflate(sources, data, CRS, settings, wrong_zone) == plain
+    assert conflate(sources, data, CRS, settings, projected=wrong_zone) == plain
     free = osm(node(1, at(2)), node(2, at(40)), node(3, at(-25)))  # no object held by a ref
-    assert conflate(sources, free, CRS, settings, project_osm(free, CRS)) == conflate(
+    assert conflate(sources, free, CRS, settings, projected=project_osm(free, CRS)) == conflate(
         sources, free, CRS, settings)

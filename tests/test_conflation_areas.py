@@ -9,11 +9,12 @@ import pytest
 import shapely
 from shapely import affinity
 
-from conflation.decisions import CREATE, REVIEW, UNCHANGED
-from conflation.matching import MatchSettings, conflate
+from conflation.matching import conflate
 from pipeline.ingest import SourceFeature
+from pipeline.kernel.decisions import CREATE, REVIEW, UNCHANGED
+from pipeline.kernel.osm import OsmData, candidate_kinds
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, candidate_kinds
+from tests.conftest import matching
 
 CRS = "EPSG:32632"  # Heidelberg
 PARKS = {"leisure": "park"}
@@ -46,7 +47,7 @@ def test_overlap_outweighs_a_partly_different_name(heidelberg: OsmData) -> None:
     park = _element(osm, "way/24688866")  # Menzerpark
     feature = SourceFeature("P1", _redrawn(park.geometry),
                             {"leisure": "park", "name": "Menzer Park Anlage"}, {})
-    decision = conflate([feature], osm, CRS, MatchSettings())[0]
+    decision = conflate([feature], osm, CRS, matching(PARKS, related=RELATED))[0]
     assert decision.decision == UNCHANGED and decision.osm_key == "way/24688866"
     assert "OSM's value kept: name 'Menzerpark' (source 'Menzer Park Anlage')" in decision.reason
 
@@ -56,7 +57,7 @@ def test_unnamed_scraps_beyond_the_distance_do_not_compete(heidelberg: OsmData) 
     park = _element(osm, "way/75246883")  # Schlossgarten; an unnamed park lies 126 m away
     feature = SourceFeature("P2", _redrawn(park.geometry),
                             {"leisure": "park", "name": "Schlossgarten Schwetzingen"}, {})
-    decision = conflate([feature], osm, CRS, MatchSettings())[0]
+    decision = conflate([feature], osm, CRS, matching(PARKS, related=RELATED))[0]
     assert decision.decision == UNCHANGED and decision.osm_key == "way/75246883"
     scrap = next(c for c in decision.candidates if c.osm_key == "way/123815173")
     assert scrap.distance_m > 100 and scrap.score < 0.2  # was 0.52: a review of a scrap
@@ -66,10 +67,9 @@ def test_a_related_kind_with_the_same_name_is_a_review(heidelberg: OsmData) -> N
     garden = _element(heidelberg, "way/29295506")  # leisure=garden, Nibelungengarten
     point = affinity.translate(garden.geometry.representative_point(), 0.0001, 0)
     feature = SourceFeature("P3", point, {"leisure": "park", "name": "Nibelungen-Garten"}, {})
-    alone = conflate([feature], _parks_only(heidelberg), CRS, MatchSettings())[0]
+    alone = conflate([feature], _parks_only(heidelberg), CRS, matching(PARKS))[0]
     assert alone.decision == CREATE  # without osm.related the garden is not even read
-    settings = MatchSettings(kinds=(PARKS,))
-    decision = conflate([feature], heidelberg, CRS, settings)[0]
+    decision = conflate([feature], heidelberg, CRS, matching(PARKS, related=RELATED))[0]
     assert decision.decision == REVIEW and decision.proposed == CREATE
     assert decision.reason.startswith("OSM has way/29295506 (leisure=garden) named "
                                       "'Nibelungengarten'")

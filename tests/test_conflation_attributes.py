@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conflation.decisions import Decision, count_decisions
 from exports.osmchange import build_changes, osmchange_xml
 from exports.review import review_feature
-from pipeline.errors import InputError, ProfileError
 from pipeline.ingest import ingest
+from pipeline.kernel.decisions import Decision, count_decisions
+from pipeline.kernel.errors import InputError, ProfileError
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
+from pipeline.runner import run_stages
+from pipeline.stages import RunContext
 
 LON0, LAT0 = -1.70, 48.10  # Rennes
 
@@ -109,8 +110,7 @@ def _setup(folder: Path, extra: str = "", diff: str = "", name: str = "streets.y
 
 def _decide(profile: Path) -> list[Decision]:
     ctx = RunContext(load_profile(profile), profile.parent / "out")
-    layer = run_ingest(ctx)
-    return run_conflate(ctx, layer, run_fetch(ctx, layer))
+    return run_stages(ctx, ["conflate"])["conflate"]
 
 
 def _by_id(decisions: list[Decision]) -> dict[str | None, Decision]:

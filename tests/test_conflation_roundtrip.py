@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conflation.decisions import count_decisions
 from exports.osmchange import build_changes, osmchange_xml
+from pipeline.kernel.decisions import count_decisions
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
+from pipeline.runner import run_stages
+from pipeline.stages import RunContext
 
 OSM = """<?xml version='1.0' encoding='UTF-8'?>
 <osm version="0.6" generator="test">
@@ -44,8 +45,7 @@ match: {{ref: "ref:test"}}
 
 def _counts(folder: Path, profile_name: str) -> tuple[dict[str, int], str]:
     ctx = RunContext(load_profile(folder / profile_name), folder / "out")
-    layer = run_ingest(ctx)
-    decisions = run_conflate(ctx, layer, run_fetch(ctx, layer))
+    decisions = run_stages(ctx, ["conflate"])["conflate"]
     return count_decisions(decisions), osmchange_xml(build_changes(decisions))
 
 

@@ -14,11 +14,12 @@ import pytest
 
 import pipeline.download as download
 from pipeline.download import download_source
-from pipeline.errors import SourceDownloadError
 from pipeline.http import HttpSettings
+from pipeline.kernel.errors import SourceDownloadError
 from pipeline.profile import load_profile
+from pipeline.runner import run_stages
 from pipeline.sources import read_layer
-from pipeline.stages import RunContext, run_ingest
+from pipeline.stages import RunContext
 from tests.loopback import Loopback, Reply, refused_url
 
 FAST = HttpSettings(timeout=0.5, retries=2, backoff=0.01, max_wait=0.02)
@@ -156,7 +157,7 @@ source: {{url: "{server.url('/data-grenoble.json')}", id: HOROD_ID}}
 osm: {{match: {{amenity: vending_machine}}}}
 tags: {{amenity: vending_machine}}
 """, encoding="utf-8")
-    layer = run_ingest(RunContext(load_profile(profile), tmp_path / "out"))
+    layer = run_stages(RunContext(load_profile(profile), tmp_path / "out"), ["ingest"])["ingest"]
     assert len(layer.features) == 851
     assert layer.info["url"] == server.url("/data-grenoble.json")
     assert layer.info["sha256"] == hashlib.sha256(body).hexdigest()

@@ -17,20 +17,20 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, SKIP, Candidate, Decision
-from conflation.policies import TagMerge
 from exports import osmchange
-from exports.apply import apply_changes, difference
 from exports.bundle import build_exports
 from exports.chunks import Area, split_into_chunks
 from exports.maproulette import RECORD_SEPARATOR, read_tasks, task_change
-from exports.osmchange import build_changes, check_references, read_objects
+from exports.osmchange import build_changes, check_references
 from exports.review import review_geojson
 from exports.screening import refuse_unwritable
-from pipeline import __version__
-from pipeline.errors import ExportError
-from pipeline.osm_model import OsmData, OsmElement
-from pipeline.profile import ChangesetConfig, OsmConfig, Profile, SourceConfig
+from pipeline.apply import apply_changes, difference
+from pipeline.kernel import __version__
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, SKIP, Candidate, Decision, TagMerge
+from pipeline.kernel.errors import ExportError
+from pipeline.kernel.osm import OsmData, OsmElement, node
+from pipeline.kernel.settings import ChangesetConfig, OsmConfig, Profile, SourceConfig
+from pipeline.readback import read_change_file as read_objects
 
 GOLDEN = Path(__file__).parent / "golden" / "exports"
 
@@ -120,8 +120,7 @@ def test_modify_of_a_version_1_object_stays_a_modify(exported: dict[str, str],
     osc.write_text(exported["changes.osc"], encoding="utf-8")
     modify = exported["changes.osc"].split("<modify>")[1]
     assert '<node id="4242" version="1"' in modify
-    before = {("node", 4242): osmchange.OsmObject("node", 4242, 1, dict(BENCH.tags),
-                                                  -1.4861, 48.3903)}
+    before = {("node", 4242): node(4242, 1, dict(BENCH.tags), -1.4861, 48.3903)}
     created, modified = difference(before, apply_changes(before, [osc]))
     assert modified[("node", 4242)].version == 2
     assert modified[("node", 4242)].tags["ref:FR:Brest:banc"] == "B2"

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point
 
-from conflation.decisions import CREATE, SKIP, Decision
-from exports.osmchange import build_changes, josm_xml, osmchange_xml, read_objects
+from exports.osmchange import build_changes, josm_xml, osmchange_xml
 from exports.screening import refuse_unwritable
-from exports.tag_rules import MAX_LENGTH, tag_problem
+from pipeline.kernel.decisions import CREATE, SKIP, Decision
+from pipeline.kernel.tag_rules import MAX_LENGTH, tag_problem
+from pipeline.readback import read_change_file as read_objects
 
 # Every code point, surrogates and controls included, and lengths around the API limit.
 _TEXT = st.one_of(st.text(st.characters(codec=None), max_size=40),

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conflation.decisions import CREATE, MODIFY, Decision
-from exports.apply import State, apply_changes, difference, read_state
 from exports.maproulette import read_tasks, task_change
+from pipeline.apply import State, apply_changes, difference, read_state
+from pipeline.kernel.decisions import CREATE, MODIFY, Decision
 from pipeline.profile import load_profile
-from pipeline.stages import (
-    RunContext,
-    decision_table,
-    run_conflate,
-    run_export,
-    run_fetch,
-    run_ingest,
-)
+from pipeline.runner import run_command
+from pipeline.stages import RunContext
 from tests.conftest import EXAMPLES
 
 
@@ -36,12 +30,10 @@ def _run(profile_path: Path, out: Path, chunk_size: int) -> Run:
     profile = load_profile(profile_path)
     profile = replace(profile, changeset=replace(profile.changeset, chunk_size=chunk_size))
     ctx = RunContext(profile, out)
-    layer = run_ingest(ctx)
-    osm = run_fetch(ctx, layer)
-    decisions = run_conflate(ctx, layer, osm)
-    report = run_export(ctx, layer, osm, decisions)
+    report = run_command(ctx, "export")["export"].report
     assert profile.osm.file
-    final = [Decision.from_json(f) for f in json.loads(decision_table(decisions))]  # as stored
+    stored = json.loads((ctx.work / "conflate.json").read_text(encoding="utf-8"))
+    final = [Decision.from_json(f) for f in stored]  # as the conflate stage keeps them
     return Run(ctx.run_dir, profile.osm.file[0], final, report)
 
 

@@ -12,19 +12,20 @@ import pytest
 import shapely
 from shapely.geometry import Point, mapping
 
-from conflation.decisions import CREATE, MODIFY, REVIEW, Decision
-from conflation.matching import MatchSettings, conflate
-from conflation.policies import TagMerge
+from conflation.matching import conflate
 from exports.bundle import UPLOAD_FILES
 from exports.changeset import josm_changeset_tags
-from exports.generations import commit_files
 from exports.maproulette import flat_tags
 from exports.osmchange import build_changes, josm_xml, osmchange_xml
 from pipeline.ingest import SourceFeature
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, Decision, TagMerge
+from pipeline.kernel.generations import commit_files
+from pipeline.kernel.osm import OsmData
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_all
+from pipeline.runner import run_command
+from pipeline.stages import RunContext
+from tests.conftest import matching
 from tests.loopback import Reply, overpass_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
@@ -78,8 +79,8 @@ def _modify(buildings: OsmData, key: tuple[str, int], source_id: str) -> Decisio
 def test_a_modified_relation_is_written_whole_for_josm_and_alone_in_osmchange(
         buildings: OsmData) -> None:
     changes = build_changes([_modify(buildings, COURTYARD, "R1")], buildings.context)
-    assert [o.key for o in changes.objects] == [COURTYARD]
-    context = {o.key for o in changes.context}
+    assert [o.ident for o in changes.objects] == [COURTYARD]
+    context = {o.ident for o in changes.context}
     outer = buildings.context[OUTER]
     assert context == {OUTER, INNER} | {("node", n) for n in outer.nodes} | {
         ("node", n) for n in buildings.context[INNER].nodes}
@@ -106,7 +107,7 @@ def test_a_node_shared_by_two_modified_ways_is_written_once_and_a_modified_one_n
     shared = (set(first.nodes) & set(second.nodes)).pop()
     changes = build_changes([_modify(buildings, ("way", first.id), "A"),
                              _modify(buildings, ("way", second.id), "B")], buildings.context)
-    keys = [o.key for o in changes.context]
+    keys = [o.ident for o in changes.context]
     assert keys.count(("node", shared)) == 1 and len(keys) == len(set(keys))
     assert josm_xml(changes).count(f'<node id="{shared}" ') == 1
 
@@ -146,8 +147,8 @@ def test_features_at_one_position_go_to_review_together() -> None:
                 SourceFeature("23", Point(spot.x, spot.y), {"addr:housenumber": "23"}, {}),
                 SourceFeature("25", Point(2.48, 48.91), {"addr:housenumber": "25"}, {})]
     empty = OsmData((), shapely.box(2.47, 48.90, 2.49, 48.92), "test")
-    got = {d.source_id: d for d in conflate(features, empty, "EPSG:32631", MatchSettings(
-        label_keys=("addr:housenumber",)))}
+    got = {d.source_id: d for d in conflate(features, empty, "EPSG:32631", matching(
+        labels=["addr:housenumber"]))}
     assert got["21"].decision == got["23"].decision == REVIEW
     assert got["21"].proposed == CREATE and "at the very same position" in got["21"].reason
     assert "(see 23)" in got["21"].reason and got["25"].decision == CREATE
@@ -196,7 +197,7 @@ def test_a_way_from_overpass_is_written_as_from_the_extract(tmp_path: Path, data
         for name, lines in (("live", f"  overpass_url: {server.url('/api/interpreter')}"),
                             ("file", f"  file: {data / 'bondy' / 'osm' / 'map.osm'}")):
             profile = load_profile(_pitch_profile(tmp_path, lines, name))
-            report = run_all(RunContext(profile, tmp_path / "out"))
+            report = run_command(RunContext(profile, tmp_path / "out"), "run")["export"].report
             assert report["counts"]["modify"] == 1
             written[name] = (tmp_path / "out" / name / "changes.osm").read_text(encoding="utf-8")
     assert written["live"] == written["file"]

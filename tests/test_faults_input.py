@@ -152,25 +152,27 @@ def test_a_gz_file_that_is_not_gzip_is_named(content: bytes, message: str,
     assert visible_digests(out / NAME) == before
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"type": "FeatureCollection", "features": [{"type": "Feat',
-     r"review\.geojson: not a complete review file \(Unterminated string"),
-    ('{"type": "Feature"}', r"review\.geojson: not a review file written by sig2osm"),
-], ids=["cut", "foreign"])
-def test_a_damaged_review_file_given_to_map_is_named(content: str, message: str,
-                                                     earlier: tuple[Path, dict[str, str]],
-                                                     tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("damage", ["cut", "foreign", "older key"])
+def test_a_damaged_stage_cache_is_computed_again(damage: str,
+                                                 earlier: tuple[Path, dict[str, str]],
+                                                 tmp_path: Path) -> None:
+    """`map` alone reads the conflation's kept decisions; a cut, foreign or outdated cache is
+    never read (nor read by a second reader): the stage is computed again, same outputs."""
     import shutil
 
     out = tmp_path / "out"
     shutil.copytree(earlier[0], out, symlinks=True)
-    review = out / NAME / "review.geojson"
-    review.unlink()  # the link into the current generation: replaced by a damaged file
-    review.write_text(content)
+    kept, key = out / NAME / "work" / "conflate.json", out / NAME / "work" / "conflate.key"
+    if damage == "cut":  # its key still says it is the right one
+        kept.write_text(kept.read_text()[:100])
+    elif damage == "foreign":
+        kept.write_text('{"type": "Feature"}')
+    else:
+        key.write_text(key.read_text()[::-1])  # as an older cache format's key would differ
     before = visible_digests(out / NAME)
-    _refused(grenoble_profile(tmp_path), out, 5, message, capsys, command="map")
-    assert visible_digests(out / NAME) == before
+    assert main(["-q", "map", str(grenoble_profile(tmp_path)), "--out", str(out)]) == 0
+    assert visible_digests(out / NAME) == before  # the same pages again
+    assert len(json.loads(kept.read_text())) == 851  # kept anew
 
 
 def test_nul_and_lone_surrogates_skip_their_feature_naming_the_field(tmp_path: Path) -> None:
@@ -209,7 +211,7 @@ tags: {{highway: street_lamp, name: "{{NOM}}"}}
     ("categories: [{name: a, tolerance: abc}]", r"category 'a': tolerance is 'abc'"),
 ], ids=["nan", "inf", "text"])
 def test_pdf_legend_numbers_are_finite(text: str, message: str, tmp_path: Path) -> None:
-    from pipeline.errors import PdfError
+    from pipeline.kernel.errors import PdfError
     from pipeline.pdf.classify import load_legend
 
     (tmp_path / "legend.yml").write_text(text)

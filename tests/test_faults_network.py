@@ -17,8 +17,8 @@ import pytest
 
 import pipeline.overpass
 from pipeline.cli import main
-from pipeline.errors import FetchError, OsmDataError
 from pipeline.http import HttpClient, HttpRequest, HttpSettings, _redirect_target
+from pipeline.kernel.errors import FetchError, OsmDataError
 from tests.faults import children_of, grenoble_profile, visible_digests
 from tests.loopback import Loopback, Reply, overpass_server
 
@@ -49,8 +49,10 @@ def test_slowloris_ends_at_the_deadline(server: Loopback, tmp_path: Path,
     """One byte every 0.1 s never trips the 0.5 s read timeout; the 1.5 s deadline ends it."""
     server.script(PATH, [Reply(body=b"x" * 2000, drip=0.1, drip_headers=headers_too)])
     started = time.monotonic()
-    with pytest.raises(FetchError, match=r"failed after 2 attempts.*within the deadline of 1\.5 s|"
-                                         r"failed after 2 attempts.*still arriving at the deadline"):
+    # The cut shows as the deadline, or (headers cut mid-line on a loaded machine) as the
+    # connection it ended; either way two attempts, each ended at its deadline.
+    with pytest.raises(FetchError, match=r"failed after 2 attempts.*(within the deadline of 1\.5 s|"
+                                         r"still arriving at the deadline|connection failed)"):
         _get(server, tmp_path)
     assert time.monotonic() - started < 2 * 1.5 + 2  # two attempts, not 2000 × 0.1 s each
     assert not _cached(tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from exports.generations import GENERATIONS
+from pipeline.kernel.generations import GENERATIONS
 from tests.faults import (
     NAME,
     children_of,

@@ -19,7 +19,7 @@ from exports.import_plan import (
     PlanFacts,
     import_plan_files,
 )
-from pipeline.profile import ChangesetConfig, MatchConfig, OsmConfig, Profile, SourceConfig
+from pipeline.kernel.settings import ChangesetConfig, MatchConfig, OsmConfig, Profile, SourceConfig
 
 OURS = {GUIDELINES, CODE_OF_CONDUCT, OUTLINE, CONTRIBUTORS}
 HOSTILE = {

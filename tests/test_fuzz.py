@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import ProfileError, Sig2osmError
+from pipeline.kernel.errors import ProfileError, Sig2osmError
 from pipeline.osm_files import read_osm_file
 from pipeline.profile import MAX_DISTANCE_M, _name_problem, load_profile
 

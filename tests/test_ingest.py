@@ -11,8 +11,8 @@ import pyogrio
 import pytest
 import shapely
 
-from pipeline.errors import InputError, InputNotFoundError
 from pipeline.ingest import FeatureBuilder, ingest
+from pipeline.kernel.errors import InputError, InputNotFoundError
 from pipeline.profile import load_profile
 
 BONDY_GPKG = "bondy/municipal/bondy_layers.gpkg"

@@ -15,15 +15,16 @@ from maps.assets import ASSETS, inline_css, inline_js, manifest
 from maps.council import council_map, council_map_html
 from maps.errors import MapError
 from maps.i18n import texts
-from maps.index import index_html
+from maps.index import IndexedRun, index_html
 from maps.legend import legend_entries
 from maps.page import script_json
 from maps.reviewer import reviewer_map_html
 from maps.umap import umap_document
 from pipeline.cli import main
-from pipeline.errors import ProfileError
 from pipeline.ingest import ingest
-from pipeline.profile import MapConfig, Profile, load_profile
+from pipeline.kernel.errors import ProfileError
+from pipeline.kernel.settings import MapConfig, Profile
+from pipeline.profile import load_profile
 from tests.conftest import EXAMPLES
 
 COUNCIL = EXAMPLES / "bondy" / "council-map.yml"
@@ -90,7 +91,7 @@ def hostile_layer() -> dict[str, Any]:
 
 
 def hostile_profile(tiles: bool = False, locale: str = "fr") -> Profile:
-    from pipeline.profile import OsmConfig, SourceConfig
+    from pipeline.kernel.settings import OsmConfig, SourceConfig
 
     return Profile(
         name="hostile", tags={}, osm=OsmConfig(match={"amenity": "bench"}),
@@ -143,9 +144,12 @@ def test_reviewer_page_escapes_data_outside_the_json_block() -> None:
 
 
 def test_reviewer_page_is_french_by_default_and_english_on_request() -> None:
-    assert "À créer" in reviewer_map_html(review_collection(), title="t")
+    french = reviewer_map_html(review_collection(), title="t")
     english = reviewer_map_html(review_collection(), title="t", locale="en")
+    assert "À créer" in french and '<html lang="fr">' in french
     assert "To create" in english and '<html lang="en">' in english
+    # one locale's words per page: the label comes from the chosen locale, not a fixed text
+    assert "To create" not in french and "À créer" not in english
     with pytest.raises(MapError, match="unknown locale 'de'; expected one of fr, en"):
         reviewer_map_html(review_collection(), title="t", locale="de")
 
@@ -217,20 +221,25 @@ def test_umap_document_has_one_layer_per_legend_entry() -> None:
 # --- index page and the map stage -------------------------------------------------------------
 
 
-def test_index_lists_runs_with_counts_and_escapes_names(tmp_path: Path) -> None:
-    run = tmp_path / "a-run"
-    run.mkdir()
-    (run / "report.json").write_text(json.dumps(
-        {"name": HOSTILE["img"], "counts": {"create": 3, "skip": 105}}))
-    (run / "map.html").write_text("")
-    (run / "odd name&.txt").write_text("")
-    (tmp_path / "not-a-run").mkdir()
-    page = index_html(tmp_path)
+def test_index_lists_runs_with_counts_and_escapes_names() -> None:
+    run = IndexedRun("a-run", {"name": HOSTILE["img"], "counts": {"create": 3, "skip": 105}},
+                     ["map.html", "odd name&.txt", ".lock"])
+    page = index_html([run])
     assert "<img src=x" not in page and "&lt;img src=x" in page
     assert "À créer : <span class=n>3</span>" in page and "Ignoré : <span class=n>105</span>" in page
     assert 'href="a-run/map.html"' in page and 'href="a-run/odd%20name%26.txt"' in page
+    assert ".lock" not in page
+    assert "Aucun résultat" in index_html([])
+
+
+def test_the_index_lists_the_run_folders_of_out(tmp_path: Path, data: Path) -> None:
+    """The runner gathers every folder of <out> with a report (and nothing else)."""
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "not-a-run" / "notes.txt").write_text("")
+    assert main(["-q", "run", str(COUNCIL), "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert 'href="bondy-horodateurs-zones/council-map.html"' in page
     assert "not-a-run" not in page
-    assert "Aucun résultat" in index_html(tmp_path / "not-a-run")
 
 
 def test_map_stage_writes_council_files_and_the_index(tmp_path: Path, data: Path) -> None:

@@ -227,7 +227,9 @@ def test_extract_bounds_larger_than_its_data_do_not_make_creates(
     code, _ = _run(profile, tmp_path / "out", capsys)
     assert code == 0 and "of the declared area holds no OSM data" in caplog.text
     counts = _counts(tmp_path / "out")
-    assert counts["create"] <= 6 and counts["create"] + counts["skip"] == 108  # 3 in the core
+    # 3 lie in the core; a few more within a grid cell (150 m) of its last tagged nodes, not
+    # the 52 of the declared box
+    assert counts["create"] <= 8 and counts["create"] + counts["skip"] == 108
 
 
 def test_rounded_coordinates_make_the_layer_low_precision(

@@ -8,9 +8,9 @@ from pathlib import Path
 import osmium
 import pytest
 
-from pipeline.errors import OsmDataError
+from pipeline.kernel.errors import OsmDataError
+from pipeline.kernel.osm import tags_match
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import tags_match
 
 BONDY_OSM = "bondy/osm/map.osm"
 GRENOBLE_JSON = "grenoble-horodateurs/INPUT/osm-raw-data.json"

@@ -9,9 +9,9 @@ import osmium
 import pytest
 import shapely
 
-from pipeline.opl import opl_writer, parse_line, parse_tags, read_node_blocks, read_opl
+from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.opl import ambiguous, opl_writer, parse_line, parse_tags, read_node_blocks, read_opl
 from pipeline.osm_files import read_osm_file
-from pipeline.osm_model import OsmData, OsmElement
 
 BENCH = {"amenity": "bench"}
 # U+100000 and U+10FFFF: libosmium's OPL writes them with one hex digit too few, the same text
@@ -47,7 +47,7 @@ def test_opl_lines_parse_with_escapes() -> None:
     relation = parse_line("r5 v1 dV Ttype=route Mw4@,n1@stop%20%1")
     assert relation.members == (("way", 4, ""), ("node", 1, "stop 1"))
     assert parse_tags("k=%1f600%") == {"k": "\U0001f600"}
-    assert parse_line("n1 v1 dV Tk=%10000% x1 y1").exact is False  # U+10000 or U+100000?
+    assert ambiguous("n1 v1 dV Tk=%10000% x1 y1")  # U+10000 or U+100000?
 
 
 def test_node_blocks_read_what_the_line_parser_reads(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_node_blocks_read_what_the_line_parser_reads(tmp_path: Path) -> None:
     writer = opl_writer(opl)
     osmium.apply(str(source), writer)
     writer.close()
-    nodes = [o for o in read_opl(opl) if o.type == "node"]
+    nodes = [o for o, _ in read_opl(opl) if o.type == "node"]
     blocks = list(read_node_blocks(opl, block_bytes=64))  # several blocks
     assert len(blocks) > 1
     assert [i for b in blocks for i in b.ids] == [n.id for n in nodes] == [1, 2, 3, 4, 5, 6]
@@ -87,7 +87,7 @@ def test_candidates_keep_every_character_and_location(tmp_path: Path) -> None:
 
 
 def test_read_back_of_change_files_is_exact(tmp_path: Path) -> None:
-    from exports.osmchange import read_objects
+    from pipeline.opl import read_objects
 
     source = tmp_path / "tricky.osm"
     source.write_text(TRICKY_OSM, encoding="utf-8")
@@ -108,15 +108,16 @@ def test_fetch_cache_round_trips_exactly(data: Path) -> None:
     assert again.elements[-1].members == osm.elements[-1].members
 
 
-def test_fetch_cache_of_the_earlier_form_still_loads() -> None:
+def test_the_fetch_cache_round_trips_candidates_and_context() -> None:
     node = OsmElement("node", 5, 2, {"amenity": "bench"}, shapely.Point(1.5, 2.5))
     way = OsmElement("way", 7, 1, {"highway": "path"}, shapely.LineString([(0, 0), (1, 1)]),
                      nodes=(1, 2))
-    earlier = {"coverage": None, "coverage_origin": "x", "meta": {},
-               "elements": [node.to_json(), way.to_json()], "node_locations": {"1": [0, 0]}}
-    loaded = OsmData.from_json(json.loads(json.dumps(earlier)))
-    assert loaded.elements == (node, way)
-    assert loaded.context == {}  # the earlier form kept none (its fetch key differs, too)
+    context = {("node", 1): OsmElement("node", 1, 3, {}, shapely.Point(0, 0)),
+               ("node", 2): OsmElement("node", 2, 1, {"x": "y"}, shapely.Point(1, 1))}
+    data = OsmData((node, way), shapely.box(0, 0, 2, 3), "x", {"osm_base": "t"}, context)
+    loaded = OsmData.from_json(json.loads(json.dumps(data.to_json())))
+    assert loaded.elements == (node, way) and loaded.context == context
+    assert loaded.coverage is not None and loaded.coverage.equals(data.coverage)
 
 
 @pytest.mark.parametrize("nodes, cached", [(40, False), (2, True)])
@@ -124,7 +125,8 @@ def test_fetch_caches_only_what_is_slower_to_read_again(tmp_path: Path, nodes: i
                                                          cached: bool) -> None:
     """A file that is nearly all candidates reads as fast as its cache: nothing is stored."""
     from pipeline.profile import load_profile
-    from pipeline.stages import RunContext, run_fetch, run_ingest
+    from pipeline.runner import run_stages
+    from pipeline.stages import RunContext
 
     lines = [f'<node id="{i}" version="1" lat="48.{i:02d}" lon="2.{i:02d}">'
              '<tag k="amenity" v="bench"/></node>' for i in range(1, nodes + 1)]
@@ -139,9 +141,9 @@ def test_fetch_caches_only_what_is_slower_to_read_again(tmp_path: Path, nodes: i
         "name: t\nsource: {path: src.geojson, id: ID}\nosm: {match: {amenity: bench}, "
         "file: osm.osm}\ntags: {amenity: bench}\n", encoding="utf-8")
     ctx = RunContext(load_profile(tmp_path / "p.yml"), tmp_path / "out")
-    first = run_fetch(ctx, run_ingest(ctx))
+    first = run_stages(ctx, ["fetch"])["fetch"]
     assert (ctx.work / "fetch.json").is_file() is cached
-    assert run_fetch(ctx, run_ingest(ctx)) == first  # from the cache or from the file
+    assert run_stages(ctx, ["fetch"])["fetch"] == first  # from the cache or from the file
 
 
 def test_an_osm_element_is_immutable_and_pickles_with_its_key() -> None:
@@ -150,7 +152,7 @@ def test_an_osm_element_is_immutable_and_pickles_with_its_key() -> None:
     import pytest
     import shapely
 
-    from pipeline.osm_model import OsmElement
+    from pipeline.kernel.osm import OsmElement
 
     element = OsmElement("way", 4, 2, {"highway": "service"}, shapely.LineString([(0, 0), (1, 1)]),
                          nodes=(1, 2))

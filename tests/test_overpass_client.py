@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from shapely.geometry import Point
 
-from pipeline.errors import FetchError, InputError, OsmDataError
 from pipeline.http import HttpSettings
 from pipeline.ingest import SourceFeature, SourceLayer
+from pipeline.kernel.errors import FetchError, InputError, OsmDataError
+from pipeline.kernel.settings import Profile
 from pipeline.overpass import build_query, fetch_from_overpass, query_bbox, slot_wait, tiles
-from pipeline.profile import Profile, load_profile
+from pipeline.profile import load_profile
 from tests.loopback import Loopback, Reply, overpass_replay, overpass_server, refused_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "overpass"
@@ -364,13 +365,17 @@ def test_query_escapes_values_and_lists(tmp_path: Path) -> None:
 
 def test_area_by_relation_id_gives_the_coverage(tmp_path: Path, server: Loopback,
                                                 grenoble_answer: bytes) -> None:
+    corners = [(5.67, 45.15), (5.76, 45.15), (5.76, 45.22)]
+    # The boundary as `(._;>;); out;` answers it: the relation, its way, the way's nodes.
     outline = {"version": 0.6, "osm3s": {"timestamp_osm_base": "2024-05-01T10:00:00Z"},
-               "elements": [{"type": "relation", "id": 80348, "version": 12,
-                             "tags": {"type": "boundary", "boundary": "administrative",
-                                      "name": "Grenoble", "admin_level": "8"},
-                             "members": [{"type": "way", "ref": 1, "role": "outer", "geometry": [
-                                 {"lat": 45.15, "lon": 5.67}, {"lat": 45.15, "lon": 5.76},
-                                 {"lat": 45.22, "lon": 5.76}, {"lat": 45.15, "lon": 5.67}]}]}]}
+               "elements": [
+                   *({"type": "node", "id": i, "lon": x, "lat": y}
+                     for i, (x, y) in enumerate(corners, 1)),
+                   {"type": "way", "id": 1, "nodes": [1, 2, 3, 1]},
+                   {"type": "relation", "id": 80348,
+                    "tags": {"type": "boundary", "boundary": "administrative",
+                             "name": "Grenoble", "admin_level": "8"},
+                    "members": [{"type": "way", "ref": 1, "role": "outer"}]}]}
     server.script(PATH, [Reply(body=json.dumps(outline)), Reply(body=grenoble_answer)])
     profile = make_profile(tmp_path, server.url(PATH), area="relation/80348")
     data = fetch(profile, tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import OsmDataError
 from pipeline.http import HttpResponse
+from pipeline.kernel.errors import OsmDataError
 from pipeline.osm_files import read_osm_file, read_osm_files_with_diffs
 from pipeline.overpass import parse_answer
 

@@ -12,7 +12,8 @@ from pipeline.cli import main
 from pipeline.http import HttpSettings
 from pipeline.overpass import query_bbox
 from pipeline.profile import load_profile
-from pipeline.stages import RunContext, run_conflate, run_fetch, run_ingest
+from pipeline.runner import run_stages
+from pipeline.stages import RunContext
 from tests.loopback import Loopback, Reply, overpass_server
 
 PATH = "/api/interpreter"
@@ -49,19 +50,19 @@ def test_loopback_overpass_and_local_file_give_identical_decisions(
     server.script(PATH, [Reply(body=answer.read_bytes())])
     live = RunContext(load_profile(grenoble_profile(
         tmp_path, data, f"  overpass_url: {server.url(PATH)}", "live")), tmp_path / "out")
-    layer = run_ingest(live)
-    live_osm = run_fetch(live, layer)
+    layer = run_stages(live, ["ingest"])["ingest"]
+    live_osm = run_stages(live, ["fetch"])["fetch"]
     box = query_bbox(layer, 30)
     assert box is not None
     local = RunContext(load_profile(grenoble_profile(
         tmp_path, data, f"  file: {answer}\n  bounds: {list(box)}", "local")), tmp_path / "out")
-    local_osm = run_fetch(local, run_ingest(local))
+    local_osm = run_stages(local, ["fetch"])["fetch"]
 
     assert [e.to_json() for e in live_osm.elements] == [e.to_json() for e in local_osm.elements]
     assert live_osm.coverage is not None and local_osm.coverage is not None
     assert live_osm.coverage.equals(local_osm.coverage)
-    live_decisions = [d.to_json() for d in run_conflate(live, layer, live_osm)]
-    local_decisions = [d.to_json() for d in run_conflate(local, layer, local_osm)]
+    live_decisions = [d.to_json() for d in run_stages(live, ["conflate"])["conflate"]]
+    local_decisions = [d.to_json() for d in run_stages(local, ["conflate"])["conflate"]]
     assert live_decisions == local_decisions
     kinds = {d["decision"] for d in live_decisions}
     assert len(live_decisions) == 851

@@ -13,7 +13,7 @@ import shapely
 from pyproj import Transformer
 
 from pipeline.cli import main
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.classify import Category, Legend
 from pipeline.pdf.extract import Extraction, ExtractOptions, extract_pdf, layer_extents
 

@@ -18,7 +18,7 @@ import pytest
 import shapely
 
 from pipeline.cli import main
-from pipeline.osm_model import OsmElement
+from pipeline.kernel.osm import OsmElement
 from pipeline.pdf.georef import read_points_file
 from pipeline.pdf.label_matching import street_candidates
 from pipeline.pdf.osm_streets import Street, place_area
@@ -97,15 +97,17 @@ def _overpass_json(elements: list[dict[str, object]]) -> str:
 
 
 def _street_answer(path: Path) -> str:
-    """The named highway ways of an extract as Overpass would send them (`out meta geom`)."""
-    ways = []
+    """The highway ways of an extract and their nodes as Overpass sends them (`(._;>;); out
+    meta;`)."""
+    ways, nodes = [], {}
     for way in (osmium.FileProcessor(str(path)).with_locations()
                 .with_filter(osmium.filter.KeyFilter("highway"))):
-        if isinstance(way, osmium.osm.Way) and "name" in way.tags:
+        if isinstance(way, osmium.osm.Way):
             ways.append({"type": "way", "id": way.id, "version": way.version,
-                         "tags": dict(way.tags), "nodes": [n.ref for n in way.nodes],
-                         "geometry": [{"lat": n.lat, "lon": n.lon} for n in way.nodes]})
-    return _overpass_json(ways)
+                         "tags": dict(way.tags), "nodes": [n.ref for n in way.nodes]})
+            nodes.update({n.ref: {"type": "node", "id": n.ref, "version": 1, "lat": n.lat,
+                                  "lon": n.lon} for n in way.nodes})
+    return _overpass_json([*nodes.values(), *ways])
 
 
 def test_overpass_finds_the_place_and_its_streets(data: Path, noisy_map: DrawnMap,

@@ -8,7 +8,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.classify import Legend, load_legend
 from pipeline.pdf.extract import ExtractOptions, extract_pdf, page_shapes
 from pipeline.pdf.transforms import fit_transform

@@ -10,7 +10,8 @@ import pytest
 import shapely
 
 from conflation.policies import merge_tags
-from pipeline.errors import InputError
+from pipeline.kernel.errors import InputError
+from pipeline.kernel.settings import MatchConfig
 from pipeline.osm_files import read_osm_file
 from pipeline.placement import (
     RawSample,
@@ -75,7 +76,8 @@ def test_values_equal_after_normalising_are_no_difference() -> None:
     merge = merge_tags({"name": "BURGER KING", "brand": "Mars", "addr:street": "Av. Jean-Jaurès"},
                        {"name": "Burger King", "brand": "mars",
                         "addr:street": "Avenue Jean Jaures"},
-                       policies={"name": "review-if-different"}, authoritative=["brand"])
+                       MatchConfig(policies={"name": "review-if-different"},
+                                   authoritative=["brand"]))
     assert merge.tags["name"] == "BURGER KING" and merge.tags["brand"] == "Mars"
     assert not merge.changes_anything and not merge.conflicts and not merge.kept
     different = merge_tags({"name": "Chez Paul"}, {"name": "Le Bistrot"})

@@ -6,8 +6,10 @@ from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pipeline.errors import ProfileError
+from pipeline.kernel.errors import ProfileError
+from pipeline.pdf.classify import load_legend
 from pipeline.profile import load_profile
 
 GOOD = """\
@@ -100,9 +102,25 @@ def test_missing_profile_file(tmp_path: Path) -> None:
         load_profile(tmp_path / "nope.yml")
 
 
-@pytest.mark.parametrize("profile", sorted(Path(__file__).parents[1].glob("examples/**/*.yml")))
-def test_examples_load(profile: Path) -> None:
-    if "legend" in profile.name:
-        pytest.skip("not a run profile")
+EXAMPLES = Path(__file__).parents[1] / "examples"
+SHARED_DATA = Path(__file__).parents[2] / "shared" / "data"
+DEMO_OUTPUTS = Path(__file__).parents[1] / "out"  # inputs `make demo` derives first
+
+
+@pytest.mark.parametrize("profile", sorted(EXAMPLES.glob("**/*.yml")), ids=lambda p: p.name)
+def test_examples_load_and_point_at_real_inputs(profile: Path) -> None:
+    if "legend" in profile.name:  # a PDF legend, not a run profile
+        legend = load_legend(profile)
+        assert legend.categories and all(c.tags for c in legend.categories)
+        return
     loaded = load_profile(profile)
-    assert loaded.name
+    assert loaded.name == yaml.safe_load(profile.read_text(encoding="utf-8"))["name"]
+    assert loaded.tags and loaded.osm.match
+    inputs = [p for p in (loaded.source.path, *(loaded.osm.file or ())) if p is not None]
+    for path in inputs:  # shared data that exists, or a file the demo derives from it
+        assert path.is_relative_to(DEMO_OUTPUTS) or (
+            path.is_relative_to(SHARED_DATA.resolve()) and path.is_file()), path
+    if loaded.source.url:  # online-only examples download over HTTPS
+        assert loaded.source.url.startswith("https://")
+    else:
+        assert inputs, "an offline example needs its source and OSM files"

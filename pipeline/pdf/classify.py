@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 from scipy.sparse.csgraph import connected_components
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.shapes import Shape, Style
 from pipeline.pdf.symbols import DEFAULT_LABEL_DISTANCE, DEFAULT_SYMBOL_SIZE
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipeline.kernel.settings import DEFAULT_OVERPASS_URL
 from pipeline.pdf.classify import Legend, load_legend, style_layers
 from pipeline.pdf.georef import DEFAULT_MAX_RMS, DEFAULT_MIN_MATCHES
 from pipeline.pdf.transforms import TRANSFORMS
-from pipeline.profile import DEFAULT_OVERPASS_URL
+from pipeline.profile import load_profile
 
 if TYPE_CHECKING:
     from pipeline.pdf.find_gcps import MapData
@@ -157,10 +158,9 @@ def _with_profile(data: MapData, path: Path, overpass_url: str | None) -> MapDat
     """Fill what the command line left out from a profile's `osm:` and `match.area`."""
     from dataclasses import replace
 
-    from pipeline.profile import load_profile
-
-    osm = load_profile(path).osm
-    box = osm.bounds or load_profile(path).match.area
+    profile = load_profile(path)
+    osm = profile.osm
+    box = osm.bounds or profile.match.area
     near = osm.area if osm.area and not osm.area.removeprefix("relation/").isdigit() else None
     return replace(
         data,

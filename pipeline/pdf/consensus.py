@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.georef import ControlPoint
 from pipeline.pdf.transforms import (
     MIN_POINTS,

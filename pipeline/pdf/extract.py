@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry import Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.accounting import StyleCount, count_by_style
 from pipeline.pdf.classify import Legend, style_layers
 from pipeline.pdf.content import page_painting

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +23,10 @@ from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import OsmDataError, PdfError
+from pipeline.http import HttpClient
+from pipeline.kernel.atomic import write_atomic
+from pipeline.kernel.errors import OsmDataError, PdfError
+from pipeline.kernel.settings import DEFAULT_OVERPASS_URL
 from pipeline.pdf.classify import Legend
 from pipeline.pdf.consensus import Placement, Problem, place
 from pipeline.pdf.extract import clip_to_frame, map_frame, page_shapes
@@ -53,7 +54,6 @@ from pipeline.pdf.parcel_matching import (
 from pipeline.pdf.shapes import Shape
 from pipeline.pdf.symbols import Label
 from pipeline.pdf.transforms import Array, fit_transform
-from pipeline.profile import DEFAULT_OVERPASS_URL
 
 if TYPE_CHECKING:
     from pipeline.overpass import OverpassClient
@@ -329,7 +329,6 @@ def _overpass(data: MapData) -> Iterator[OverpassClient | None]:
     if not needs:
         yield None
         return
-    from pipeline.http import HttpClient
     from pipeline.overpass import DEFAULT_SETTINGS, OverpassClient
 
     with HttpClient(data.cache, "pdf georef", DEFAULT_SETTINGS) as http:
@@ -357,18 +356,5 @@ def write_points_file(found: Found, target: Path, dpi: float = 72.0) -> Path:
                          f"{point.page_xy[0] * scale:.4f}", f"{point.page_xy[1] * scale:.4f}", 1,
                          f"{dx:.3f}", f"{dy:.3f}", f"{np.hypot(dx, dy):.3f}",
                          f"{clue} → {street}"])
-    _write_atomically(target, buffer.getvalue())
+    write_atomic(target, buffer.getvalue())
     return target
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-

@@ -25,7 +25,7 @@ from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import CRSError
 from shapely.geometry import Polygon, box
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.transforms import Array, FittedTransform, fit_transform
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,13 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import OsmDataError, PdfError
-from pipeline.osm_model import OsmElement
+from pipeline.kernel.errors import OsmDataError, PdfError
+from pipeline.kernel.osm import OsmElement
+from pipeline.osm_files import (
+    is_overpass_answer,
+    osm_data_from_overpass_json,
+    read_osm_file,
+)
 from pipeline.pdf.georef import metric_for
 
 if TYPE_CHECKING:
@@ -102,15 +107,16 @@ def place_area(name: str, places: Iterable[OsmElement], origin: str) -> SearchAr
     administrative boundary's box, else a box around the most important `place=*` node of that
     name. Several equal candidates are an error listing them (give --bbox)."""
     wanted = " ".join(name.casefold().split())
-    found = [p for p in places if any(" ".join(str(p.tags.get(k, "")).casefold().split()) == wanted
-                                      for k in ("name", "name:fr", "official_name"))]
+    found = [p for p in places if p.geometry is not None and any(
+        " ".join(str(p.tags.get(k, "")).casefold().split()) == wanted
+        for k in ("name", "name:fr", "official_name"))]
     boundaries = [p for p in found if p.tags.get("boundary") == "administrative"
-                  and p.geometry.geom_type in ("Polygon", "MultiPolygon")]
+                  and _geometry(p).geom_type in ("Polygon", "MultiPolygon")]
     if boundaries:
-        best = min(boundaries, key=lambda p: (_admin_level(p), -p.geometry.area))
+        best = min(boundaries, key=lambda p: (_admin_level(p), -_geometry(p).area))
         same = [p for p in boundaries if _admin_level(p) == _admin_level(best)]
         if len(same) == 1:
-            return area_from_box(best.geometry.bounds,
+            return area_from_box(_geometry(best).bounds,
                                  f"boundary {best.key} ({best.tags.get('name')})")
         found = same
     nodes = [p for p in found if p.type == "node" and p.tags.get("place") in _PLACE_RANK]
@@ -121,14 +127,20 @@ def place_area(name: str, places: Iterable[OsmElement], origin: str) -> SearchAr
     nodes = [p for p in nodes if _PLACE_RANK.index(p.tags["place"]) == rank]
     if len(nodes) > 1 or (len(found) > 1 and not nodes):
         listing = ", ".join(f"{p.key} ({p.tags.get('place') or 'boundary'} at "
-                            f"{p.geometry.centroid.y:.4f}, {p.geometry.centroid.x:.4f})"
+                            f"{_geometry(p).centroid.y:.4f}, {_geometry(p).centroid.x:.4f})"
                             for p in (nodes or found)[:6])
         raise PdfError(f"--near {name!r} names several places in {origin}: {listing}; give "
                        "--bbox W,S,E,N of the one you mean.")
-    node = nodes[0]
-    return area_from_box(_around(node.geometry.x, node.geometry.y,
+    node, point = nodes[0], _geometry(nodes[0])
+    return area_from_box(_around(point.x, point.y,
                                  _PLACE_RADIUS_M[node.tags["place"]]),
                          f"place={node.tags['place']} {node.key} ({node.tags.get('name')})")
+
+
+def _geometry(element: OsmElement) -> BaseGeometry:
+    """The geometry of a place kept by `place_area` (those without one are left out)."""
+    assert element.geometry is not None
+    return element.geometry
 
 
 def _admin_level(element: OsmElement) -> int:
@@ -165,6 +177,8 @@ def streets_from_elements(elements: Iterable[OsmElement], area: SearchArea | Non
         if element.type != "way" or "highway" not in element.tags:
             continue
         geom = element.geometry
+        if geom is None:  # a way cut by the extract's border
+            continue
         if geom.geom_type == "Polygon":
             geom = geom.exterior
         if geom.geom_type != "LineString" or (window is not None and not window.intersects(geom)):
@@ -213,8 +227,6 @@ def street_elements_from_file(path: Path) -> tuple[list[OsmElement], BBox]:
     An extract is read with libosmium's own filter and node locations (a second, for a city),
     without the context of referred objects that a run's fetch keeps; a recorded Overpass
     answer goes through the run's reader."""
-    from pipeline.osm_files import is_overpass_answer, read_osm_file
-
     if not path.is_file():
         raise OsmDataError(f"OSM file {path}: no such file.")
     if is_overpass_answer(path):
@@ -253,8 +265,6 @@ def _highways(path: Path) -> list[OsmElement]:
 
 
 def places_from_file(path: Path) -> list[OsmElement]:
-    from pipeline.osm_files import read_osm_file
-
     return list(read_osm_file(path, PLACE_KINDS, None).elements)
 
 
@@ -263,11 +273,12 @@ def _ql_text(text: str) -> str:
 
 
 def street_query(bbox: BBox, timeout: int = 180) -> str:
-    """Overpass QL: the highway ways of a box, with their geometry and versions."""
+    """Overpass QL: the highway ways of a box with their nodes and versions (the answer is read
+    as an OSM file, like a run's candidates)."""
     west, south, east, north = bbox
     return (f"[out:json][timeout:{timeout}];\n"
             f'way["highway"]({south:.7f},{west:.7f},{north:.7f},{east:.7f});\n'
-            "out meta geom;\n")
+            "(._;>;);\nout meta;\n")
 
 
 def place_query(name: str, timeout: int = 60) -> str:
@@ -276,12 +287,10 @@ def place_query(name: str, timeout: int = 60) -> str:
     return (f"[out:json][timeout:{timeout}];\n"
             f'(node["place"]["name"="{text}"];'
             f'relation["boundary"="administrative"]["name"="{text}"];);\n'
-            "out meta geom;\n")
+            "(._;>;);\nout meta;\n")
 
 
 def streets_from_overpass(client: OverpassClient, area: SearchArea, crs: CRS) -> StreetMap:
-    from pipeline.osm_files import osm_data_from_overpass_json
-
     answer = client.run(street_query(area.bbox))
     data = osm_data_from_overpass_json(answer.payload, STREET_KINDS, None, box(*area.bbox),
                                        f"Overpass in {area.origin}")
@@ -289,7 +298,5 @@ def streets_from_overpass(client: OverpassClient, area: SearchArea, crs: CRS) ->
 
 
 def places_from_overpass(client: OverpassClient, name: str) -> list[OsmElement]:
-    from pipeline.osm_files import osm_data_from_overpass_json
-
     answer = client.run(place_query(name))
     return list(osm_data_from_overpass_json(answer.payload, PLACE_KINDS, None, None, "").elements)

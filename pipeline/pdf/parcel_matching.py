@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.consensus import Clue, Hypotheses, Target, similarities
 from pipeline.pdf.shapes import Shape
 from pipeline.pdf.transforms import Array

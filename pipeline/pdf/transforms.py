@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 
 Array = NDArray[np.float64]
 

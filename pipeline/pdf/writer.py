@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from pipeline.errors import PdfError
+from pipeline.kernel.errors import PdfError
 from pipeline.pdf.extract import Extraction, Feature
 
 log = logging.getLogger(__name__)

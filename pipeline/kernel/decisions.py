@@ -12,8 +12,32 @@ import shapely
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from conflation.policies import TagMerge
-from pipeline.osm_model import OsmElement
+from pipeline.kernel.osm import OsmElement
+
+
+@dataclass(frozen=True)
+class TagMerge:
+    """The result of merging source tags into one OSM object's tags."""
+
+    tags: dict[str, str]  # the proposed final tag set
+    new: dict[str, str] = field(default_factory=dict)  # keys added
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (old, new)
+    kept: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (osm, source)
+    removed: dict[str, str] = field(default_factory=dict)  # key -> old value
+    conflicts: tuple[str, ...] = ()  # keys whose difference needs a person
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.new or self.changed or self.removed)
+
+    def kept_text(self, limit: int = 3) -> str:
+        """"; OSM's value kept: name 'X' (source 'Y')" for a reason, or "" when none was."""
+        if not self.kept:
+            return ""
+        shown = [f"{k} '{osm}' (source '{src}')" for k, (osm, src) in list(self.kept.items())[:limit]]
+        more = f" and {len(self.kept) - limit} more" if len(self.kept) > limit else ""
+        return "; OSM's value kept: " + ", ".join(shown) + more
+
 
 CREATE = "create"
 MODIFY = "modify"

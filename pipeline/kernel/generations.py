@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from exports.atomic import STAGING_PREFIX, write_new
+from pipeline.kernel.atomic import STAGING_PREFIX, write_new
 
 log = logging.getLogger(__name__)
 

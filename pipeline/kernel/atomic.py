@@ -1,5 +1,5 @@
 """Atomic writes: a file is either its old content or its complete new content, never half.
-(The files of a run folder change together: see `exports.generations`.)"""
+(The files of a run folder change together: see `pipeline.kernel.generations`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pipeline.errors import OutputError
+from pipeline.kernel.errors import OutputError
 
 STAGING_PREFIX = ".staging-"  # staging folders of sig2osm before generations, removed
 
@@ -46,7 +46,7 @@ def _umask() -> int:
 
 def write_new(path: Path, content: str | bytes) -> None:
     """Write a file that must not exist yet (in a folder no reader sees: a generation being
-    written, see `exports.generations`), complete and synced."""
+    written, see `pipeline.kernel.generations`), complete and synced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     _write_synced(fd, str(path), content, path)
