@@ -169,6 +169,8 @@ map: {{title: Horodateurs (plan PDF), category: category, tiles: false}}
     report = json.loads((run / "report.json").read_text(encoding="utf-8"))
     assert report["parameters"]["low_precision"] is True
     assert report["inputs"]["source"]["pdf_derived"] is True
+    counts = report["inputs"]["source"]["pdf_counts"]  # 850 drawn, one meter drawn empty
+    assert (counts["drawn"], counts["features"], counts["lost"]) == (850, 850, 0)
     assert report["exports"]["nothing_to_upload"] is True  # every proposal is in review
     assert not (run / "changes.osc").exists() and not (run / "maproulette.geojsonl").exists()
     assert (run / "map.html").is_file() and (run / "council-map.html").is_file()

@@ -238,6 +238,9 @@ map: {{title: Projets du conseil de quartier, tiles: false}}
     decisions = {f["properties"]["decision"] for f in review}
     assert len(review) == len(noisy_map.symbols["triangle"]) and decisions <= {"review", "skip"}
     assert (run / "council-map.html").is_file() and (run / "map.html").is_file()
+    counts = json.loads((run / "report.json").read_text(encoding="utf-8"))["inputs"]["source"]
+    counts = counts["pdf_counts"]  # the count check of the extraction, for this layer
+    assert counts["features"] == len(review) and counts["lost"] == 0
 
 
 # --- units ------------------------------------------------------------------------------------
