@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,11 @@ class Runner:
         """What the second process does: run the branch, save what the first had not saved yet
         (after the branch's own values are freed: the two never weigh at once), and send back
         the values (and keys, timings) the first needs."""
-        work.targets = set(wanted)  # the others stay here: freed as soon as nothing needs them
+        # Its own state: in a second process a copy anyway, but the same objects when the
+        # branch runs in this process (SIG2OSM_SERIAL, no fork), where freeing a value of the
+        # branch's would free it for the rest of the run too.
+        work = replace(work, targets=set(wanted), values=dict(work.values), keys=dict(work.keys),
+                       done=set(work.done), unsaved=[])
         for name in branch:
             self._obtain(name, work, generation)
         self._save([*unsaved, *work.unsaved])
