@@ -16,6 +16,7 @@ BENCHMARKS: list[str] = [
     "conflation_rennes",
     "conflation_hootenanny",
     "maps_render",
+    "pdf_maps",
 ]
 
 

@@ -153,7 +153,9 @@ def ingest(profile: Profile, source_path: Path) -> SourceLayer:
     details = {**file_digest(source_path), "member": info.member, "layer": info.layer,
                "driver": info.driver, "encoding": info.encoding, "crs": info.crs,
                "crs_origin": info.crs_origin, "features": len(features),
-               "pdf_derived": pdf_derived, "tags_left_out": build.templates.summary(),
+               "pdf_derived": pdf_derived,
+               "pdf_counts": pdf_counts(source_path, info.layer) if pdf_derived else None,
+               "tags_left_out": build.templates.summary(),
                "text_repaired": repairs.summary(), "outliers": outliers,
                "coordinate_step_m": step, "swap_axes": src.swap_axes, **info.notes}
     _log_data_notes(details)
@@ -270,8 +272,40 @@ def _rows(frame: gpd.GeoDataFrame, id_field: str,
     return rows
 
 
+# The count check `sig2osm pdf extract` writes beside the layers (pipeline/pdf/writer.py), and
+# what it counts for each drawing style.
+PDF_COUNTS_LAYER = "pdf_counts"
+_PDF_COUNTS = ("drawn", "features", "parts", "outside", "dropped")
+
+
+def pdf_counts(path: Path, layer: str | None) -> dict[str, Any] | None:
+    """The count check of a PDF-derived layer, summed over the drawing styles that went into
+    it: what was drawn against the features written (and where the others went), so the
+    report says whether every symbol of the map reached the layer. None when the file carries
+    no count table (an older extraction, a layer copied to another format)."""
+    import pyogrio  # in the process that reads the layer, with GeoPandas
+
+    if (layer is None or path.suffix.lower() != ".gpkg"
+            or PDF_COUNTS_LAYER not in {name for name, _ in pyogrio.list_layers(path)}):
+        return None
+    table = pyogrio.read_dataframe(path, layer=PDF_COUNTS_LAYER, read_geometry=False)
+    mine = table[table["layer"] == layer]
+    counts: dict[str, Any] = {key: int(mine[key].sum()) for key in _PDF_COUNTS}
+    counts["lost"] = counts["drawn"] - sum(counts[k] for k in _PDF_COUNTS[1:])
+    counts["styles"] = len(mine)
+    return counts
+
+
 def _log_data_notes(details: Mapping[str, Any]) -> None:
     """What ingest changed or left out, said once per layer (also in report.json)."""
+    counts = details.get("pdf_counts")
+    if counts:
+        log.log(logging.WARNING if counts["lost"] else logging.INFO,
+                "ingest: PDF count check of layer %s: %d drawn in %d style(s) → %d features, "
+                "%d parts of composite symbols, %d outside the map frame, %d dropped by the "
+                "legend, %d lost", details["layer"], counts["drawn"], counts["styles"],
+                counts["features"], counts["parts"], counts["outside"], counts["dropped"],
+                counts["lost"])
     for key, entry in details["tags_left_out"].items():
         log.warning("ingest: tag %s left out of %d feature(s): field %s empty", key,
                     entry["features"], ", ".join(entry["fields"]))

@@ -38,20 +38,31 @@ def _mean_distance(meters: gpd.GeoDataFrame, points: list[shapely.Point]) -> flo
     return float(np.mean(dist))
 
 
-def test_iso32000_points_match_the_851_meters_within_1_m(grenoble: Extraction,
-                                                         meters: gpd.GeoDataFrame) -> None:
+def test_iso32000_keeps_all_851_meters_with_their_attributes(grenoble: Extraction,
+                                                              meters: gpd.GeoDataFrame) -> None:
+    """GDAL wrote each meter as a structure element with its fields and one drawing; meter 202
+    (a MultiPoint of one repeated position in the source) got an empty drawing. All 851 are
+    kept: 850 placed within centimetres of the source meter of the same HOROD_ID, and 202 with
+    its attributes and no geometry."""
     assert grenoble.georef.method == "iso32000" and grenoble.georef.crs == "EPSG:2154"
-    points = [f.geometry for f in grenoble.features if f.category == METER_LAYER]
-    assert len(meters) == 851 and len(points) == 850  # the PDF draws 850 symbols
-    mean = _mean_distance(meters, points)
-    assert mean < 1.0  # measured: 0.03 m (the one meter without its own symbol is 22 m away)
-    assert mean < 0.1
+    found = [f for f in grenoble.features if f.category == METER_LAYER]
+    assert len(meters) == 851 and len(found) == 851
+    by_id = {int(f.attributes["HOROD_ID"]): f for f in found}
+    assert set(by_id) == {int(i) for i in meters.HOROD_ID}
+    empty = [i for i, f in by_id.items() if f.geometry.is_empty]
+    assert empty == [202] and by_id[202].attributes["HOROD_TARIF_NOM"] == "orange"
+    source = dict(zip(meters.HOROD_ID.astype(int), meters.geometry, strict=True))
+    gaps = [source[i].distance(f.geometry) for i, f in by_id.items() if i != 202]
+    assert np.mean(gaps) < 0.1 and max(gaps) < 0.5  # measured 0.03 m mean, 0.06 m max
+    counts = {c.style: c for c in grenoble.counts_by_style}
+    meter_style = counts["horodateurs · fill #008000 · stroke #008000 1pt"]
+    assert (meter_style.drawn, meter_style.features, meter_style.lost) == (850, 850, 0)
 
 
 def _points_file(path: Path, grenoble: Extraction, meters: gpd.GeoDataFrame,
                  page: dict[str, tuple[float, float]], wrong: str | None = None) -> list[str]:
     """Six control points: known meters (L93) and the positions of their symbols on the page."""
-    located = {f.pdf_id: f.geometry for f in grenoble.features}
+    located = {f.pdf_id: f.geometry for f in grenoble.features if not f.geometry.is_empty}
     tree = shapely.STRtree(meters.geometry.values)
     chosen = [fid for fid in sorted(located, key=lambda k: (located[k].x + located[k].y))]
     picks = [chosen[0], chosen[-1], chosen[len(chosen) // 2],
@@ -69,7 +80,8 @@ def _points_file(path: Path, grenoble: Extraction, meters: gpd.GeoDataFrame,
 def page_positions(data: Path) -> dict[str, tuple[float, float]]:
     plain = extract_pdf(data / GRENOBLE_PDF, ExtractOptions(ignore_georef=True))
     assert plain.georef.method == "none"
-    return {f.pdf_id: (f.geometry.x, f.geometry.y) for f in plain.features}
+    return {f.pdf_id: (f.geometry.x, f.geometry.y) for f in plain.features
+            if not f.geometry.is_empty}
 
 
 def test_six_control_points_give_the_same_accuracy(
@@ -81,7 +93,8 @@ def test_six_control_points_give_the_same_accuracy(
     assert result.georef.method == "gcps" and result.georef.transform_name == "affine"
     assert len(result.georef.control_points) == 6
     assert result.georef.rms_m is not None and result.georef.rms_m < 1.0
-    points = [f.geometry for f in result.features if f.category == METER_LAYER]
+    points = [f.geometry for f in result.features
+              if f.category == METER_LAYER and not f.geometry.is_empty]
     assert _mean_distance(meters, points) < 1.0
 
 
@@ -107,7 +120,11 @@ def test_extract_command_writes_provenance(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "grenoble.gpkg"
     assert main(["pdf", "extract", str(data / GRENOBLE_PDF), "--out", str(out)]) == 0
     layer = gpd.read_file(out, layer=METER_LAYER)
-    assert len(layer) == 850 and layer.crs.to_epsg() == 2154
+    assert len(layer) == 851 and layer.crs.to_epsg() == 2154
+    assert layer.geometry.isna().sum() == 1 and {"HOROD_ID", "HOROD_ZONE"} <= set(layer.columns)
+    assert layer[layer.geometry.isna()].note.iloc[0] == "drawn empty in the PDF: no geometry"
+    counts = gpd.read_file(out, layer="pdf_counts")
+    assert counts.drawn.sum() == counts.features.sum() == 850
     row = layer.iloc[0]
     assert row.pdf_file == Path(GRENOBLE_PDF).name and row.page == 1
     assert row["transform"] == "iso32000/affine" and row.rms_m == pytest.approx(0.0, abs=0.01)
@@ -141,13 +158,19 @@ map: {{title: Horodateurs (plan PDF), category: category, tiles: false}}
     run = out / "grenoble-pdf-meters"
     review = json.loads((run / "review.geojson").read_text(encoding="utf-8"))
     decisions = [f["properties"]["decision"] for f in review["features"]]
-    assert len([d for d in decisions if d != "missing"]) == 850
+    assert len([d for d in decisions if d != "missing"]) == 851
     assert "create" not in decisions and "modify" not in decisions
     assert decisions.count("review") >= 800
+    skipped = [f["properties"] for f in review["features"]
+               if f["properties"]["decision"] == "skip"]
+    assert [p["source_id"] for p in skipped] == ["1-m000542"]  # meter 202, drawn empty
+    assert "empty geometry" in skipped[0]["reason"]
     assert "low-precision" in review["features"][0]["properties"]["reason"]
     report = json.loads((run / "report.json").read_text(encoding="utf-8"))
     assert report["parameters"]["low_precision"] is True
     assert report["inputs"]["source"]["pdf_derived"] is True
+    counts = report["inputs"]["source"]["pdf_counts"]  # 850 drawn, one meter drawn empty
+    assert (counts["drawn"], counts["features"], counts["lost"]) == (850, 850, 0)
     assert report["exports"]["nothing_to_upload"] is True  # every proposal is in review
     assert not (run / "changes.osc").exists() and not (run / "maproulette.geojsonl").exists()
     assert (run / "map.html").is_file() and (run / "council-map.html").is_file()

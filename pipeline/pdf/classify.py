@@ -24,11 +24,15 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+from scipy.sparse.csgraph import connected_components
 
 from pipeline.kernel.errors import PdfError
 from pipeline.pdf.shapes import Shape, Style
@@ -93,8 +97,6 @@ class Legend:
 
 
 def _as_point(shape: Shape) -> Shape:
-    from dataclasses import replace
-
     return replace(shape, kind="point", symbol=None) if shape.kind != "point" else shape
 
 
@@ -136,6 +138,67 @@ def style_layer_name(style: Style, kind: str) -> str:
     parts.append(kind)
     slug = re.sub(r"[^0-9a-zA-Z]+", "_", "_".join(p for p in parts if p)).strip("_").lower()
     return slug[:63]
+
+
+GROUP_TOLERANCE = 24.0  # RGB distance: colours this near, chained, are shades of one colour
+
+
+def style_layers(keys: Iterable[tuple[Style, str]]) -> dict[tuple[Style, str], str]:
+    """A layer name for each (style, geometry kind) of unclassified shapes (`keys`: one per
+    shape). Styles that differ
+    only by near colours within one OCG layer and kind share a layer: colours are near when the
+    layer's own palette links them in steps of at most `GROUP_TOLERANCE` (the shades of a
+    hill-shaded icon, a colour ramp), so red and blue categories stay apart while 600 shades of
+    one green do not. The layer is named without the colours that vary (each feature keeps its
+    colours in the `fill` and `stroke` fields); a style alone keeps its colours in the name."""
+    counts = Counter(keys)
+    keys = list(counts)
+    shade = _shade_classes(keys)
+    groups: dict[tuple[Any, ...], list[tuple[Style, str]]] = defaultdict(list)
+    for style, kind in keys:
+        groups[(style.layer, kind, style.width, style.dash, shade.get((style.layer, style.fill)),
+                shade.get((style.layer, style.stroke)))].append((style, kind))
+    names: dict[tuple[Style, str], str] = {}
+    taken: set[str] = set()
+    for group in sorted(groups.values(), key=lambda g: -sum(counts[k] for k in g)):
+        name = _group_name(group, counts, taken)
+        taken.add(name)
+        names.update(dict.fromkeys(group, name))
+    return names
+
+
+def _shade_classes(keys: list[tuple[Style, str]]) -> dict[tuple[str | None, str | None], int]:
+    """For each (OCG layer, colour) used, its class: colours of one layer chained by steps of
+    at most `GROUP_TOLERANCE` share a class."""
+    palettes: dict[str | None, list[str]] = defaultdict(list)
+    for style, _ in keys:
+        palettes[style.layer].extend(c for c in (style.fill, style.stroke) if c)
+    classes: dict[tuple[str | None, str | None], int] = {}
+    for layer, colours in palettes.items():
+        unique = sorted(set(colours))
+        rgb = np.array([_rgb(c) for c in unique], dtype=float)
+        near = np.hypot.reduce(rgb[:, None, :] - rgb[None, :, :], axis=2) <= GROUP_TOLERANCE
+        _, labels = connected_components(near, directed=False)
+        start = len(set(classes.values()))
+        classes.update({(layer, c): start + int(k) for c, k in zip(unique, labels, strict=True)})
+    return classes
+
+
+def _group_name(group: list[tuple[Style, str]], counts: Counter[tuple[Style, str]],
+                taken: set[str]) -> str:
+    """The name of the group's style; for shades, without the colours that vary (when another
+    group of shades has that name already: the most common style's colours and `_shades`)."""
+    style, kind = max(group, key=lambda k: counts[k])
+    if len(group) == 1:
+        return style_layer_name(style, kind)
+    fills = {s.fill for s, _ in group}
+    strokes = {s.stroke for s, _ in group}
+    plain = style_layer_name(replace(style, fill="#" if len(fills) > 1 else style.fill,
+                                     stroke="#" if len(strokes) > 1 else style.stroke), kind)
+    if plain not in taken:
+        return plain
+    name = style_layer_name(style, kind).removesuffix(f"_{kind}")
+    return f"{name[: 63 - len(kind) - 8]}_shades_{kind}"
 
 
 def load_legend(path: Path) -> Legend:

@@ -1,4 +1,5 @@
-"""Optional-content layers (OCGs) of each painted path, read from the page's content streams.
+"""Optional-content layers (OCGs) and marked-content ids of each painted path, read from the
+page's content streams.
 
 PyMuPDF reports the OCG of a drawing only for some encodings (marked content on the page); GeoPDF
 writers such as TerraGo also put `/OC` on form XObjects and interleave `BDC`/`EMC` with `q`/`Q`.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pypdf
@@ -27,7 +29,8 @@ _SCAN = re.compile(
     rb"|\((?:[^()\\]|\\.|\((?:[^()\\]|\\.|\((?:[^()\\]|\\.)*\))*\))*\)"
     rb"|<(?!<)[0-9A-Fa-f\s]*>"
     rb"|(?<=\s)ID\s.*?\sEI(?=\s|$)"
-    rb"|(?:/OC\s*(?P<oc>" + _NAME + rb")\s*)?(?<!" + rb"[^\s\[\]()<>{}/%]" + rb")"
+    rb"|(?:/OC\s*(?P<oc>" + _NAME + rb")\s*|<<(?P<props>[^<>]*)>>\s*)?"
+    rb"(?<!" + rb"[^\s\[\]()<>{}/%]" + rb")"
     rb"(?P<op>BDC|BMC|EMC|B\*|b\*|f\*|[SsfFBb])(?![^\s\[\]()<>{}/%])"
     rb"|(?P<xobj>" + _NAME + rb")\s*Do(?![^\s\[\]()<>{}/%])",
     re.S,
@@ -53,11 +56,16 @@ def ocg_name(obj: Any) -> str | None:
     return str(name) if name is not None else None
 
 
+_Mark = tuple[str | None, int | None]  # a marked-content sequence: its OCG name, its MCID
+_MCID = re.compile(rb"/MCID\s+(\d+)")
+
+
 class _Walker:
     def __init__(self) -> None:
         self.calls: list[str | None] = []  # layer of each painting device call, in order
+        self.mcids: list[int | None] = []  # marked-content id of each painting device call
 
-    def walk(self, data: bytes, resources: Any, stack: list[str | None], depth: int) -> None:
+    def walk(self, data: bytes, resources: Any, stack: list[_Mark], depth: int) -> None:
         if depth > _MAX_DEPTH:
             return
         resources = resources.get_object() if resources is not None else DictionaryObject()
@@ -71,17 +79,25 @@ class _Walker:
             elif op is None:
                 continue
             elif op in _PAINT:
-                layer = next((s for s in reversed(stack) if s is not None), None)
+                layer = next((s[0] for s in reversed(stack) if s[0] is not None), None)
+                mcid = next((s[1] for s in reversed(stack) if s[1] is not None), None)
                 self.calls.extend([layer] * _PAINT[op])
+                self.mcids.extend([mcid] * _PAINT[op])
             elif op in (b"BDC", b"BMC"):
-                oc = match.group("oc")
-                stack.append(ocg_name(properties.get(_name(oc))) if oc else None)
+                stack.append(self._mark(match, properties))
                 marks += 1
             elif marks:  # EMC closing a sequence of this stream
                 stack.pop()
                 marks -= 1
 
-    def _form(self, ref: Any, stack: list[str | None], depth: int) -> None:
+    @staticmethod
+    def _mark(match: re.Match[bytes], properties: Any) -> _Mark:
+        oc, props = match.group("oc"), match.group("props")
+        mcid = _MCID.search(props) if props else None
+        return (ocg_name(properties.get(_name(oc))) if oc else None,
+                int(mcid.group(1)) if mcid else None)
+
+    def _form(self, ref: Any, stack: list[_Mark], depth: int) -> None:
         form = ref.get_object() if ref is not None else None
         if form is None or form.get("/Subtype") != "/Form":
             return
@@ -91,7 +107,7 @@ class _Walker:
         except Exception as exc:  # a broken form stream paints nothing MuPDF could report
             log.debug("form XObject unreadable: %s", exc)
             return
-        self.walk(data, form.get("/Resources"), [*stack, layer], depth + 1)
+        self.walk(data, form.get("/Resources"), [*stack, (layer, None)], depth + 1)
 
 
 def _sub(resources: Any, key: str) -> Any:
@@ -104,11 +120,19 @@ def _name(token: bytes) -> NameObject:
     return NameObject(token.decode("latin-1"))
 
 
-def painting_layers(reader: pypdf.PdfReader, page_index: int) -> list[str | None]:
-    """The OCG name (or None) of every path-painting device call on the page, in order."""
+@dataclass(frozen=True)
+class Painting:
+    """What the content streams say of the page's path-painting device calls, in order."""
+
+    layers: list[str | None]  # the OCG name of each call
+    mcids: list[int | None]  # the marked-content id of each call (logical structure)
+
+
+def page_painting(reader: pypdf.PdfReader, page_index: int) -> Painting:
+    """The OCG name and marked-content id of every path-painting device call on the page."""
     page = reader.pages[page_index]
     contents = page.get_contents()
     data = contents.get_data() if contents is not None else b""
     walker = _Walker()
     walker.walk(data, page.get("/Resources"), [], 0)
-    return walker.calls
+    return Painting(walker.calls, walker.mcids)

@@ -31,6 +31,7 @@ from pipeline.pdf.transforms import Array, FittedTransform, fit_transform
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RMS = 5.0  # metres
+DEFAULT_MIN_MATCHES = 4  # independent matches (streets, parcels) `pdf georef` needs
 _LGI_DATUMS = {"WGE": "EPSG:4326", "WGS84": "EPSG:4326", "NAR": "EPSG:4269", "NAS": "EPSG:4267"}
 
 
@@ -146,7 +147,7 @@ def _crs(spec: Any, where: str) -> CRS:
         raise PdfError(f"{where}: unknown coordinate system {str(spec)[:120]!r} ({exc}).") from exc
 
 
-def _metric_for(geographic: CRS, lon: float, lat: float) -> CRS:
+def metric_for(geographic: CRS, lon: float, lat: float) -> CRS:
     """The UTM zone around (lon, lat) on the datum of `geographic`."""
     infos = query_utm_crs_info(datum_name=geographic.datum.name if geographic.datum else None,
                                area_of_interest=AreaOfInterest(lon, lat, lon, lat))
@@ -157,7 +158,7 @@ def _metric_for(geographic: CRS, lon: float, lat: float) -> CRS:
                           f"+ellps=WGS84 +units=m +no_defs")
 
 
-def _crs_label(crs: CRS) -> str:
+def crs_label(crs: CRS) -> str:
     epsg = crs.to_epsg(min_confidence=70)
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
@@ -170,7 +171,7 @@ def _project(geo: CRS, lonlat: Array) -> tuple[CRS, Array]:
         tr = Transformer.from_crs(base, geo, always_xy=True)
         return geo, np.column_stack(tr.transform(lonlat[:, 0], lonlat[:, 1]))
     lon, lat = lonlat.mean(axis=0)
-    metric = _metric_for(geo, float(lon), float(lat))
+    metric = metric_for(geo, float(lon), float(lat))
     tr = Transformer.from_crs(geo, metric, always_xy=True)
     return metric, np.column_stack(tr.transform(lonlat[:, 0], lonlat[:, 1]))
 
@@ -212,7 +213,7 @@ def _from_viewport(page: Any, frame: PageFrame, where: str, name: str | None) ->
                                                y0 + unit[:, 1] * (y1 - y0)]))
     points = tuple(ControlPoint(f"GPTS{i + 1}", (float(a), float(b)), (float(c), float(d)))
                    for i, ((a, b), (c, d)) in enumerate(zip(page_xy, map_xy, strict=True)))
-    return Georeference("iso32000", _crs_label(metric), fitted, points,
+    return Georeference("iso32000", crs_label(metric), fitted, points,
                         _polygon(outline) or _polygon(frame.from_user(
                             np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))))
 
@@ -278,7 +279,7 @@ def _from_lgidict(page: Any, root: Any, frame: PageFrame, where: str,
     outline = frame.from_user(np.array(_floats(neatline)).reshape(-1, 2)) if neatline else None
     points = tuple(ControlPoint(n, (float(a), float(b)), (float(c), float(d)))
                    for n, (a, b), (c, d) in zip(names, page_xy, map_xy, strict=True))
-    return Georeference("lgidict", _crs_label(metric), fitted, points,
+    return Georeference("lgidict", crs_label(metric), fitted, points,
                         _polygon(outline) if outline is not None else None)
 
 
@@ -325,7 +326,7 @@ def georeference(reader: pypdf.PdfReader, page: pymupdf.Page, page_index: int, w
         fitted = fit_transform(transform, np.array([p.page_xy for p in points]).reshape(-1, 2),
                                np.array([p.map_xy for p in points]).reshape(-1, 2),
                                f"Control points file {gcps}")
-        return Georeference("gcps", _crs_label(crs), fitted, tuple(points))
+        return Georeference("gcps", crs_label(crs), fitted, tuple(points))
     if not ignore_embedded:
         pdf_page = reader.pages[page_index]
         georef = _from_viewport(pdf_page, frame, where, transform) or _from_lgidict(

@@ -148,7 +148,8 @@ def _rings_to_polygon(rings: list[np.ndarray]) -> BaseGeometry:
     if len(polys) <= 1:
         return polys[0] if len(polys) else Polygon()
     tree = shapely.STRtree(polys)
-    pairs = tree.query(shapely.point_on_surface(polys), predicate="within")
+    # Nesting by whole rings: a point of a ring's own area may lie in one of its holes.
+    pairs = tree.query(polys, predicate="within")
     depth = np.bincount(pairs[0], minlength=len(polys)) - 1  # minus the ring itself
     result = shapely.union_all(polys[depth % 2 == 0])
     holes = polys[depth % 2 == 1]

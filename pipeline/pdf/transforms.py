@@ -153,3 +153,42 @@ def fit_transform(name: str | None, page_xy: Array, map_xy: Array, where: str) -
     residuals = np.hypot(*(fitted - dst).T)
     rms = float(np.sqrt(np.mean(residuals ** 2)))
     return FittedTransform(name, params, src_norm, dst_norm, residuals, rms)
+
+
+def fit_to_lines(name: str, page_xy: Array, map_xy: Array, normals: Array,
+                 where: str) -> FittedTransform:
+    """Fit a Helmert or affine transform so that each page point lands on a line through its
+    map point: across the line (along `normals[i]`) only, or on the point itself where the
+    normal is (0, 0). A point on a street is then free to slide along it, which is what a
+    street label tells (not where along the street it is). Residuals are the distances left
+    across the lines (or to the points)."""
+    if name not in ("helmert", "affine"):
+        return fit_transform(name, page_xy, map_xy, where)
+    src = np.asarray(page_xy, dtype=float).reshape(-1, 2)
+    dst = np.asarray(map_xy, dtype=float).reshape(-1, 2)
+    n = np.asarray(normals, dtype=float).reshape(-1, 2)
+    free = np.hypot(n[:, 0], n[:, 1]) < 0.5  # point-to-point rows: both axes
+    rows_n = np.vstack([n[~free], np.tile([1.0, 0.0], (int(free.sum()), 1)),
+                        np.tile([0.0, 1.0], (int(free.sum()), 1))])
+    rows_src = np.vstack([src[~free], src[free], src[free]])
+    rows_dst = np.vstack([dst[~free], dst[free], dst[free]])
+    src_norm, dst_norm = _Norm.of(src), _Norm.of(dst)
+    u, x = src_norm.forward(rows_src), dst_norm.forward(rows_dst)
+    nx, ny = rows_n[:, 0], rows_n[:, 1]
+    if name == "helmert":
+        design = np.column_stack([nx * u[:, 0] + ny * u[:, 1], ny * u[:, 0] - nx * u[:, 1],
+                                  nx, ny])
+    else:
+        d = _design_poly(u, 1)
+        design = np.hstack([nx[:, None] * d, ny[:, None] * d])
+    target = nx * x[:, 0] + ny * x[:, 1]
+    solved, *_ = np.linalg.lstsq(design, target, rcond=None)
+    params = solved if name == "helmert" else solved.reshape(2, 3).T
+    if len(target) < MIN_POINTS[name] * 2 or not np.all(np.isfinite(params)):
+        raise PdfError(f"{where}: the matches do not determine a {name} transform.")
+    fitted = dst_norm.inverse(_EVAL[name](params, src_norm.forward(src)))
+    gap = fitted - dst
+    residuals = np.where(free, np.hypot(gap[:, 0], gap[:, 1]), np.abs((gap * n).sum(axis=1)))
+    rms = float(np.sqrt(np.mean(residuals ** 2)))
+    return FittedTransform(name, np.asarray(params, dtype=float), src_norm, dst_norm, residuals,
+                           rms)

@@ -8,10 +8,12 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from pipeline.kernel.errors import PdfError
@@ -21,9 +23,17 @@ log = logging.getLogger(__name__)
 
 LABELS_LAYER = "pdf_labels"
 CONTROL_POINTS_LAYER = "pdf_control_points"
+COUNTS_LAYER = "pdf_counts"  # drawings per style against features written (no geometry)
 
 
 def _row(feature: Feature, extraction: Extraction) -> dict[str, Any]:
+    row = _provenance(feature, extraction)
+    for name, value in feature.attributes.items():  # the source's fields (logical structure)
+        row[f"attr_{name}" if name in row else name] = value
+    return row
+
+
+def _provenance(feature: Feature, extraction: Extraction) -> dict[str, Any]:
     style = feature.shape.style
     georef = extraction.georef
     return {
@@ -42,11 +52,12 @@ def _row(feature: Feature, extraction: Extraction) -> dict[str, Any]:
         "rms_m": None if georef.rms_m is None else round(georef.rms_m, 3),
         "label": feature.label,
         "osm_tags": json.dumps(feature.tags, ensure_ascii=False) if feature.tags else None,
-        "geometry": feature.geometry,
+        "note": "drawn empty in the PDF: no geometry" if feature.geometry.is_empty else None,
+        "geometry": None if feature.geometry.is_empty else feature.geometry,
     }
 
 
-def layer_frames(extraction: Extraction) -> dict[str, gpd.GeoDataFrame]:
+def layer_frames(extraction: Extraction) -> dict[str, pd.DataFrame]:
     """The GeoDataFrames to write, by layer name."""
     crs = extraction.georef.crs
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -58,6 +69,10 @@ def layer_frames(extraction: Extraction) -> dict[str, gpd.GeoDataFrame]:
             {"text": lab.text, "size": round(lab.size, 1), "pdf_id": owner,
              "pdf_file": extraction.path.name, "page": extraction.page, "geometry": point}
             for lab, point, owner in extraction.labels], geometry="geometry", crs=crs)
+    if extraction.counts_by_style:
+        frames[COUNTS_LAYER] = pd.DataFrame(  # an attribute table: no geometry
+            [{**asdict(c), "pdf_file": extraction.path.name, "page": extraction.page}
+             for c in extraction.counts_by_style])
     transform = extraction.georef.transform
     if transform is not None:
         from shapely.geometry import Point
@@ -86,7 +101,7 @@ def write_geopackage(extraction: Extraction, target: Path) -> dict[str, int]:
         with warnings.catch_warnings():  # page coordinates have no CRS, on purpose
             warnings.filterwarnings("ignore", message="'crs' was not provided")
             for name, frame in frames.items():
-                kinds = set(frame.geom_type)
+                kinds = set(frame.geom_type.dropna()) if "geometry" in frame else set()
                 pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG",
                                         append=tmp.exists(), promote_to_multi=len(kinds) > 1)
         os.replace(tmp, target)
