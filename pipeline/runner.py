@@ -49,7 +49,7 @@ from pipeline.stages import RunContext
 log = logging.getLogger(__name__)
 
 # Bumped when what a stage keeps in work/ changes form: older caches are then not read at all.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: decisions and skipped features carry their reasons as data
 # What a folder under <out> holds when sig2osm made it a run folder (older versions: work/ and
 # report.json; now also the lock and the generations).
 _RUN_FOLDER_MARKS = (".lock", ".current", ".generations", "work", "report.json")

@@ -46,6 +46,7 @@ from pipeline.kernel.osm import (
     describe_match,
     suspiciously_empty,
 )
+from pipeline.kernel.reasons import Reason, reason
 from pipeline.kernel.settings import Profile
 from pipeline.osm_files import is_overpass_answer, read_osm_file, read_osm_files_with_diffs
 from pipeline.placement import LOW_PRECISION_M, check_placement
@@ -277,16 +278,16 @@ def run_facts(profile: Profile, layer: SourceLayer) -> RunFacts:
     return RunFacts(reviewer_decisions(profile), low, note)
 
 
-def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, str]:
+def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, Reason | None]:
     """Whether the source is low precision (every create or modify reviewed), and why."""
     step = layer.info.get("coordinate_step_m")
     if profile.source.low_precision is not None:
-        return profile.source.low_precision, "source.low_precision"
+        return profile.source.low_precision, reason("precision_profile")
     if layer.info.get("pdf_derived"):
-        return True, "a layer extracted from a PDF map"
+        return True, reason("precision_pdf")
     if step is not None and step > LOW_PRECISION_M:
-        return True, f"coordinates rounded to {step:.0f} m"
-    return False, ""
+        return True, reason("precision_rounded", step=float(step))
+    return False, None
 
 
 def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
