@@ -6,8 +6,9 @@ from OSM data already at hand with pyosmium — a local extract, or a small Over
 run's HTTP client and cache, and reads the answer with the same reader. Both keep what lies in
 a box around the map's features, coordinates rounded to 1e-6° (about 10 cm), and stay bounded:
 past `MAX_VERTICES` the buildings are left out (streets and water stay), and a box too large
-for one polite query asks for main streets and water only, or for nothing. A background is
-decoration: a failed query is a warning and a map without it, never a failed run.
+for one polite query asks for main streets and water only, or for nothing. A failed query is
+a warning and a map without background, never a failed run; a file the profile names as
+`osm.context` that cannot be read is an error naming it (the user asked for that file).
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def _bounded(context: MapContext) -> MapContext:
 
 
 class ContextError(Sig2osmError, ValueError):
-    """The background cannot be read (said as a warning: the map is drawn without it)."""
+    """An OSM file of the background cannot be read: the profile's `osm.context` names a file
+    that is missing or not OSM data (an Overpass background that fails is only a warning)."""
 
     exit_code = 4
 

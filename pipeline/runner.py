@@ -263,7 +263,9 @@ class Runner:
         """What the second process does: run the branch, save what the first had not saved yet
         (after the branch's own values are freed: the two never weigh at once), and send back
         the values (and keys, timings) the first needs."""
-        work.targets = set(wanted)  # the others stay here: freed as soon as nothing needs them
+        # The branch's values the rest does not want are freed as soon as nothing needs them;
+        # targets outside the branch stay (in serial mode `work` is the first process's own).
+        work.targets = (work.targets - set(branch)) | set(wanted)
         for name in branch:
             self._obtain(name, work, generation)
         self._save([*unsaved, *work.unsaved])

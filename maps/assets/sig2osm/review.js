@@ -392,8 +392,13 @@
       var self = this, t = this.t, ui = this.ui = {};
       var control = L.control({position: "topleft"});
       control.onAdd = function () {
-        var box = el("div", "s2o-review leaflet-bar");
-        box.appendChild(el("div", "s2o-legend-title", t.review_panel));
+        var box = ui.box = el("div", "s2o-review leaflet-bar");
+        var title = el("div", "s2o-legend-title s2o-review-title", t.review_panel);
+        title.appendChild(button("−", "s2o-fold", function () {
+          box.classList.toggle("s2o-folded");
+          this.textContent = box.classList.contains("s2o-folded") ? "+" : "−";
+        }));
+        box.appendChild(title);
         ui.progress = el("div", "s2o-progress");
         ui.bar = el("div", "s2o-bar");
         ui.fill = el("div", "s2o-bar-fill");
@@ -413,21 +418,23 @@
         all.appendChild(ui.includeAll);
         all.appendChild(el("span", null, " " + t.include_all));
         box.appendChild(all);
+        var work = ui.work = el("div", "s2o-work");  // hidden while nothing is to review
         ui.item = el("div", "s2o-item");
-        box.appendChild(ui.item);
+        work.appendChild(ui.item);
         ui.hint = el("div", "s2o-hint");
-        box.appendChild(ui.hint);
-        box.appendChild(self.actions());
+        work.appendChild(ui.hint);
+        work.appendChild(self.actions());
         var nav = el("div", "s2o-row");
         nav.appendChild(button("← " + t.previous + " (p)", "s2o-nav", function () { self.previous(); }));
         nav.appendChild(button(t.next + " (n) →", "s2o-nav", function () { self.next(); }));
         nav.appendChild(button(t.undo + " (u)", "s2o-nav", function () { self.undo(); }));
-        box.appendChild(nav);
-        box.appendChild(self._bulkRow());
+        work.appendChild(nav);
+        work.appendChild(self._bulkRow());
+        box.appendChild(work);
         ui.download = button(t.download_decisions, "s2o-download-decisions", function () { self.download(); });
         box.appendChild(ui.download);
         if (!self.stored) { box.appendChild(el("div", "s2o-hint s2o-note", t.storage_off)); }
-        box.appendChild(el("div", "s2o-keys", t.keys));
+        work.appendChild(el("div", "s2o-keys", t.keys));
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
         return box;
@@ -487,6 +494,7 @@
     refresh: function () {
       var ui = this.ui, t = this.t, total = this.queue.length, done = this.done();
       ui.progress.textContent = total ? lib.fill(t.progress, {done: done, total: total}) : t.nothing_to_review;
+      ui.work.style.display = total ? "" : "none";
       ui.fill.style.width = (total ? Math.round(100 * done / total) : 0) + "%";
       ui.item.textContent = "";
       var i = this.current();
