@@ -1,8 +1,9 @@
 """Outputs of two source trees, compared byte for byte: `python -m bench.same_outputs OTHER`.
 
-Runs the example profiles (the demo, on one extraction of its GeoPDF) and the scale-1 data of
-`bench.conflation_speed` with this tree and with OTHER (another checkout, e.g. the commit before
-a refactoring, made with `git worktree add`), with the same Python, and compares every file of
+Runs the example profiles (the demo, on one extraction of its GeoPDF) and the data of
+`bench.conflation_speed` (scale 1, or the scale given: `… OTHER 10`) with this tree and
+with OTHER (another checkout, e.g. the commit before a refactoring, made with
+`git worktree add`), with the same Python, and compares every file of
 each run folder (`work/`, the stage cache, aside). `report.json` is compared without its
 `timings_s`, which differ from run to run. Prints each difference; exit 1 if there is one.
 """
@@ -80,13 +81,14 @@ def compare(a: Path, b: Path, tree_a: Path, tree_b: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m bench.same_outputs OTHER_TREE", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m bench.same_outputs OTHER_TREE [SPEED_SCALE]", file=sys.stderr)
         return 2
     other = Path(args[0]).resolve()
+    scale = args[1] if len(args) == 2 else "1"  # "10": the dense data, every point in one group
     with tempfile.TemporaryDirectory(prefix="sig2osm-same-") as tmp:
         folder = Path(tmp)
-        speed = write_inputs(1, False, folder)
+        speed = write_inputs(int(scale.rstrip("w")), scale.endswith("w"), folder)
         layer = folder / "grenoble-horodateurs.gpkg"
         _sig2osm(ROOT, "pdf", "extract", str(GEOPDF), "--legend",
                  str(ROOT / "examples/grenoble/pdf-legend.yml"), "--out", str(layer), cwd=folder)

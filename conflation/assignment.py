@@ -65,7 +65,7 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
             result.chosen[source_list[pair]] = pair
             continue
         members = order[start:end]
-        for p in _best_in_group(row_of[members], col_of[members], score[members]):
+        for p in _solve_group(row_of[members], col_of[members], score[members]):
             result.chosen[int(source[members[p]])] = int(members[p])
     result.rivals = _doubts(source, osm, score, result.chosen, margin)
     return result
@@ -105,13 +105,84 @@ def _first_best(score: np.ndarray, starts: np.ndarray) -> list[int]:
     return at_top[np.searchsorted(at_top, starts)].tolist()
 
 
+DENSE_CELLS = 10_000  # a group this small (sources × OSM objects) is solved as a dense matrix
+
+
+def _solve_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> list[int]:
+    """Positions of the chosen pairs within one connected group, in the order of their source.
+    A large group is first rid of the pairs no optimal assignment can hold (`useless_pairs`);
+    what is left usually falls apart into small groups, solved apart (the optimum of the whole
+    is the optimum of each part), so a dense area costs about what a sparse one does."""
+    if len(np.unique(rows)) * len(np.unique(cols)) <= DENSE_CELLS:
+        return _best_in_group(rows, cols, score)
+    kept = np.flatnonzero(~useless_pairs(rows, cols, score))
+    row_of = np.unique(rows[kept], return_inverse=True)[1]
+    col_of = np.unique(cols[kept], return_inverse=True)[1]
+    n_rows = int(row_of.max()) + 1
+    _, labels = _connected_groups(row_of.tolist(), (n_rows + col_of).tolist(),
+                                        n_rows + int(col_of.max()) + 1)
+    part_of = labels[row_of]
+    order = np.argsort(part_of, kind="stable")
+    bounds = np.flatnonzero(np.diff(part_of[order])) + 1
+    chosen: list[int] = []
+    for members in np.split(order, bounds):
+        at = kept[members]
+        chosen += [int(at[p]) for p in _best_in_group(rows[at], cols[at], score[at])]
+    return sorted(chosen, key=lambda p: int(rows[p]))
+
+
+def useless_pairs(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The pairs that no optimal assignment holds, found by counting (exact, never a guess).
+
+    Source i and OSM object j are in no optimal assignment when the objects i prefers to j
+    (strictly higher score), a set B, are wanted by fewer other sources than B has members:
+    whatever the others take, one object of B stays free, and moving i there scores more. The
+    same holds the other way round (the sources j prefers to i, wanting fewer other objects
+    than they are, leave one of them unassigned; it takes j from i). Removing such pairs
+    changes no optimum, and fewer pairs can make more of them useless: repeated until none is
+    found. Ties are never removed (strictly higher scores only)."""
+    useless = np.zeros(len(rows), dtype=bool)
+    row_list, col_list, values = rows.tolist(), cols.tolist(), score.tolist()
+    while True:
+        found = _outnumbered(row_list, col_list, values, useless)
+        found |= _outnumbered(col_list, row_list, values, useless | found)
+        if not found.any():
+            return useless
+        useless |= found
+
+
+def _outnumbered(mine: list[int], theirs: list[int], values: list[float],
+                 removed: np.ndarray) -> np.ndarray:
+    """One side's pass of `useless_pairs`: for each node of `mine`, its pairs from the first
+    score at which the strictly better partners are outnumbering their other suitors."""
+    live = np.flatnonzero(~removed).tolist()
+    suitors: dict[int, set[int]] = defaultdict(set)  # partner -> the nodes of `mine` it pairs
+    pairs_of: dict[int, list[int]] = defaultdict(list)
+    for p in live:
+        suitors[theirs[p]].add(mine[p])
+        pairs_of[mine[p]].append(p)
+    found = np.zeros(len(mine), dtype=bool)
+    for pairs in pairs_of.values():
+        if len(pairs) < 2:
+            continue
+        pairs.sort(key=lambda p: -values[p])
+        suitors_above: set[int] = set()  # who wants the k partners above (this node among them)
+        for k, p in enumerate(pairs):
+            # At a lower score the k partners above are complete: are they outnumbered?
+            if k and values[p] < values[pairs[k - 1]] and len(suitors_above) - 1 < k:
+                found[pairs[k:]] = True
+                break
+            suitors_above |= suitors[theirs[p]]
+    return found
+
+
 def _best_in_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> list[int]:
     """Positions of the chosen pairs within one connected group."""
     row_list, col_list, values = rows.tolist(), cols.tolist(), score.tolist()
     r, c = sorted(set(row_list)), sorted(set(col_list))
     if len(r) == 1 or len(c) == 1:
         return [values.index(max(values))]  # the first best, as np.argmax
-    if len(r) * len(c) <= 10_000:  # small group: a dense matrix, 0 where there is no pair
+    if len(r) * len(c) <= DENSE_CELLS:  # small group: a dense matrix, 0 where there is no pair
         r_of = {x: i for i, x in enumerate(r)}
         c_of = {y: j for j, y in enumerate(c)}
         cost = [[0.0] * len(c) for _ in r]

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conflation.assignment import _best_in_group, _connected_groups, assign, min_cost_assignment
+from conflation.assignment import (
+    _best_in_group,
+    _connected_groups,
+    _solve_group,
+    assign,
+    min_cost_assignment,
+    useless_pairs,
+)
 
 
 def _reference(source: np.ndarray, osm: np.ndarray, score: np.ndarray) -> dict[int, int]:
@@ -98,3 +105,73 @@ def test_a_large_group_gets_the_optimal_total_through_the_sparse_matching() -> N
     dense[source, osm] = score
     rows, cols = linear_sum_assignment(dense, maximize=True)
     assert score[chosen].sum() == pytest.approx(dense[rows, cols].sum())
+
+
+def _optimum(source: np.ndarray, osm: np.ndarray, score: np.ndarray) -> float:
+    """The best total score, each source and object used at most once (scipy, dense)."""
+    from scipy.optimize import linear_sum_assignment
+
+    dense = np.zeros((int(source.max()) + 1, int(osm.max()) + 1))
+    dense[source, osm] = score
+    rows, cols = linear_sum_assignment(dense, maximize=True)
+    return float(dense[rows, cols].sum())
+
+
+def _random_pairs(seed: int, n_sources: int, n_osm: int, per_source: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    source = np.repeat(np.arange(n_sources), per_source)
+    osm = rng.integers(0, n_osm, len(source))
+    pairs = sorted(set(zip(source.tolist(), osm.tolist(), strict=True)))
+    source, osm = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    return source, osm, np.round(rng.uniform(0.35, 1.0, len(pairs)), 2)  # some ties
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_pairs_found_useless_change_no_optimum(seed: int) -> None:
+    source, osm, score = _random_pairs(seed, 12, 15, 4)
+    useless = useless_pairs(source, osm, score)
+    kept = ~useless
+    assert _optimum(source[kept], osm[kept], score[kept]) == pytest.approx(
+        _optimum(source, osm, score))
+    # Each pair found useless is in no optimal assignment: forcing it costs something.
+    for p in np.flatnonzero(useless).tolist():
+        others = (source != source[p]) & (osm != osm[p])
+        forced = score[p] + (_optimum(source[others], osm[others], score[others])
+                             if others.any() else 0.0)
+        assert forced < _optimum(source, osm, score) - 1e-9, p
+
+
+def test_a_dense_group_falls_apart_once_useless_pairs_are_gone() -> None:
+    """As in a dense city centre (`bench.conflation_speed 10`): 4 000 objects on 600 × 600 m,
+    400 points copying one of them (moved up to 10 m), 30 m search radius: ~30 candidates per
+    point, and all points in one connected group; without its useless pairs (most of them) it
+    falls apart into groups of a few points."""
+    rng = np.random.default_rng(3)
+    objects = rng.uniform(0, 600, (4000, 2))
+    points = objects[rng.choice(4000, 400, replace=False)] + rng.uniform(-7, 7, (400, 2))
+    distance = np.hypot(*(points[:, None, :] - objects[None, :, :]).transpose(2, 0, 1))
+    source, osm = np.nonzero(distance <= 30)
+    score = 0.6 + 0.4 * (1 - distance[source, osm] / 30)  # unnamed objects: closeness only
+
+    def largest_group(kept: np.ndarray) -> int:
+        _, labels = _connected_groups(source[kept].tolist(), (400 + osm[kept]).tolist(), 4400)
+        return int(np.bincount(labels[np.unique(source[kept])]).max())
+
+    useless = useless_pairs(source, osm, score)
+    assert largest_group(np.ones(len(source), dtype=bool)) == 400
+    assert useless.mean() > 0.9 and largest_group(~useless) <= 10
+    kept = ~useless
+    assert _optimum(source[kept], osm[kept], score[kept]) == pytest.approx(
+        _optimum(source, osm, score))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_large_groups_solved_in_parts_reach_the_optimum(seed: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    source, osm, score = _random_pairs(seed, 60, 200, 6)
+    monkeypatch.setattr("conflation.assignment.DENSE_CELLS", 0)  # every group "large"
+    chosen = _solve_group(source, osm, score)
+    assert [int(source[p]) for p in chosen] == sorted({int(source[p]) for p in chosen})
+    assert len({int(osm[p]) for p in chosen}) == len(chosen)
+    assert score[chosen].sum() == pytest.approx(_optimum(source, osm, score))
