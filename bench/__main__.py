@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "conflation_rennes",
     "conflation_hootenanny",
     "maps_render",
+    "maps_review",
 ]
 
 

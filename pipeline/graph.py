@@ -1,11 +1,11 @@
 """The stage graph: what each stage of a run takes, gives, keeps and writes.
 
-    ingest ─────────────────┬─────────────┬──────────────┐
-      │ (Overpass only)     │             │              │ (council map)
-      ▼                     ▼             ▼              ▼
-    fetch ──► project ──► conflate ──► export          map
-      │                           └──► review ──► context ─▲
-      └─────────────────────────────────────────────┴──────┘
+    ingest ─────────────────┬─────────────┬─────────────────────────┐
+      │ (Overpass only)     │             │                         │ (council map)
+      ▼                     ▼             ▼                         ▼
+    fetch ──► project ──► conflate ──► export                      map
+      │                           └──► review ──► context ──────────▲
+      └───────────────────────────────────────────┴─────────────────┘
 
 Each stage's value: ingest the source layer, fetch the OSM candidates, project the candidates
 in a metric CRS, conflate the decisions, export the change files and report, review the review

@@ -154,6 +154,7 @@
     diamond: [[0, -1.3], [1.3, 0], [0, 1.3], [-1.3, 0]]
   };
 
+  var CELL = 2;  // pixels: points closer than this share one stamp
   lib.PointLayer = L.Path.extend({
     options: {radius: 6, shape: "circle", fill: true, weight: 1},
 
@@ -229,14 +230,23 @@
       if (!renderer._drawing || this._empty()) { return; }
       var ctx = renderer._ctx, stamp = this._sprite(), seen = -1, drawn = 0;
       var area = renderer._bounds, h = stamp.half;  // the canvas, in layer points
+      // A point on the same 2-pixel cell as one already stamped would look the same: stamped
+      // once (100 000 OSM nodes seen from afar are some 20 000 stamps).
+      var cols = Math.ceil((area.max.x - area.min.x + 2 * h) / CELL) + 1;
+      var rows = Math.ceil((area.max.y - area.min.y + 2 * h) / CELL) + 1;
+      var stamped = new Uint8Array(cols * rows);
       ctx.globalAlpha = 1;
       for (var i = 0; i < this._points.length; i++) {
         var p = this._points[i];
         if (p.x + h < area.min.x || p.x - h > area.max.x || p.y + h < area.min.y || p.y - h > area.max.y) {
           continue;
         }
-        ctx.drawImage(stamp.canvas, p.x - stamp.half, p.y - stamp.half, stamp.size, stamp.size);
         if (this._owner[i] !== seen) { seen = this._owner[i]; drawn += 1; }
+        var cell = Math.floor((p.y - area.min.y + h) / CELL) * cols + Math.floor((p.x - area.min.x + h) / CELL);
+        if (stamped[cell]) { continue; }
+        stamped[cell] = 1;
+        // whole pixels: a stamp at a fractional position is resampled, several times slower
+        ctx.drawImage(stamp.canvas, Math.round(p.x - h), Math.round(p.y - h), stamp.size, stamp.size);
       }
       this.drawn = drawn;  // features painted by the last pass, in view (what rendered() reports)
     },

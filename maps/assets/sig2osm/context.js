@@ -102,10 +102,20 @@
       return !(box[2] < view.box[0] || box[0] > view.box[2] || box[3] < view.box[1] || box[1] > view.box[3]);
     },
 
+    // One ring or line into the current path; vertices less than a pixel from the last one
+    // drawn are skipped (at low zoom most of them: a city's streets stay fast).
     _trace: function (ctx, xy, view, close) {
-      for (var i = 0; i < xy.length; i += 2) {
+      var n = xy.length, lastX = 0, lastY = 0;
+      for (var i = 0; i < n; i += 2) {
         var x = xy[i] * view.scale - view.ox, y = xy[i + 1] * view.scale - view.oy;
-        if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
+        if (i === 0) {
+          ctx.moveTo(x, y);
+        } else if (i === n - 2 || Math.abs(x - lastX) + Math.abs(y - lastY) >= 1) {
+          ctx.lineTo(x, y);
+        } else {
+          continue;
+        }
+        lastX = x; lastY = y;
       }
       if (close) { ctx.closePath(); }
     },
@@ -145,38 +155,33 @@
       ctx.stroke();
     },
 
-    // Casing first, then the fill, by class: minor streets under the main ones.
+    // Casing first, then the fill, by class: minor streets under the main ones; one path per
+    // class and pass (a stroke per street would take a second for a city at low zoom).
     _drawStreets: function (ctx, view) {
       var self = this, zoom = view.zoom;
       var shown = this._streets.filter(function (s) {
         return self._inView(s.box, view) && (zoom >= 13 || MAIN[s.kind]) && (zoom >= 15 || s.kind !== "path");
       });
-      var paths = shown.filter(function (s) { return s.kind === "path"; });
-      var roads = shown.filter(function (s) { return s.kind !== "path"; });
-      roads.sort(function (a, b) { return (MAIN[a.kind] || 0) - (MAIN[b.kind] || 0); });
+      var byKind = {};
+      shown.forEach(function (s) { (byKind[s.kind] = byKind[s.kind] || []).push(s); });
+      var kinds = Object.keys(byKind).filter(function (k) { return k !== "path"; });
+      kinds.sort(function (a, b) { return (MAIN[a] || 0) - (MAIN[b] || 0) || (a < b ? -1 : a > b ? 1 : 0); });
+      var stroke = function (streets, width, colour) {
+        ctx.beginPath();
+        streets.forEach(function (s) { self._trace(ctx, s.xy, view, false); });
+        ctx.lineWidth = width;
+        ctx.strokeStyle = colour;
+        ctx.stroke();
+      };
       ctx.setLineDash([]);
-      roads.forEach(function (s) {
-        ctx.beginPath();
-        self._trace(ctx, s.xy, view, false);
-        ctx.lineWidth = streetWidth(s.kind, zoom) + 2;
-        ctx.strokeStyle = MAIN[s.kind] ? STYLE.mainCasing : STYLE.casing;
-        ctx.stroke();
+      kinds.forEach(function (k) {
+        stroke(byKind[k], streetWidth(k, zoom) + 2, MAIN[k] ? STYLE.mainCasing : STYLE.casing);
       });
-      roads.forEach(function (s) {
-        ctx.beginPath();
-        self._trace(ctx, s.xy, view, false);
-        ctx.lineWidth = streetWidth(s.kind, zoom);
-        ctx.strokeStyle = MAIN[s.kind] ? STYLE.main : STYLE.street;
-        ctx.stroke();
+      kinds.forEach(function (k) {
+        stroke(byKind[k], streetWidth(k, zoom), MAIN[k] ? STYLE.main : STYLE.street);
       });
       ctx.setLineDash([3, 3]);
-      ctx.strokeStyle = STYLE.path;
-      paths.forEach(function (s) {
-        ctx.beginPath();
-        self._trace(ctx, s.xy, view, false);
-        ctx.lineWidth = streetWidth(s.kind, zoom);
-        ctx.stroke();
-      });
+      if (byKind.path) { stroke(byKind.path, streetWidth("path", zoom), STYLE.path); }
       ctx.setLineDash([]);
       this.drawn.streets = shown.length;
       this.drawn.named = shown.filter(function (s) { return s.name; }).length;
