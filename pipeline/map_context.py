@@ -25,6 +25,7 @@ import osmium
 import osmium.filter
 import shapely
 
+from pipeline.kernel.decisions import geojson_bounds
 from pipeline.kernel.errors import Sig2osmError
 from pipeline.kernel.settings import Profile
 from pipeline.osm_files import overpass_to_osm_file
@@ -80,26 +81,14 @@ class MapContext:
 
 def map_box(geometries: Iterable[Any], margin_m: float = MARGIN_M) -> BBox | None:
     """The bbox of GeoJSON geometries (the map's features) grown by `margin_m` metres."""
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(c: Any) -> None:
-        if c and isinstance(c[0], (int, float)):
-            xs.append(c[0])
-            ys.append(c[1])
-        else:
-            for part in c:
-                walk(part)
-
-    for geometry in geometries:
-        if geometry and "coordinates" in geometry:
-            walk(geometry["coordinates"])
-    if not xs:
+    bounds = geojson_bounds(geometries)
+    if bounds is None:
         return None
+    west, south, east, north = bounds
     dlat = margin_m / 111_320.0
-    dlon = dlat / max(math.cos(math.radians((min(ys) + max(ys)) / 2)), 0.01)
-    return (max(min(xs) - dlon, -180.0), max(min(ys) - dlat, -90.0),
-            min(max(xs) + dlon, 180.0), min(max(ys) + dlat, 90.0))
+    dlon = dlat / max(math.cos(math.radians((south + north) / 2)), 0.01)
+    return (max(west - dlon, -180.0), max(south - dlat, -90.0),
+            min(east + dlon, 180.0), min(north + dlat, 90.0))
 
 
 # --- from OSM files ------------------------------------------------------------------------

@@ -197,6 +197,26 @@ def geometries_json(geometries: Sequence[BaseGeometry | None]) -> list[dict[str,
             for i, g in enumerate(geometries)]
 
 
+
+def geojson_bounds(geometries: Iterable[Mapping[str, Any] | None]
+                   ) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of GeoJSON geometries, None when none has a point."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if c and isinstance(c[0], (int, float)):
+            xs.append(c[0])
+            ys.append(c[1])
+        else:
+            for part in c:
+                walk(part)
+
+    for geometry in geometries:
+        if geometry and "coordinates" in geometry:
+            walk(geometry["coordinates"])
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+
 def decisions_json(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     """`[d.to_json() for d in decisions]`, faster."""
     geometries = geometries_json([d.geometry for d in decisions])
