@@ -10,6 +10,7 @@ BENCHMARKS: list[str] = [
     "conflation_dense",
     "messy_layers",
     "conflation_speed",
+    "conflation_distributed",
     "conflator_compare",
     "conflation_real",
     "conflation_rennes",

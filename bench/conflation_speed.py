@@ -54,8 +54,8 @@ def write_osm(path: Path, lon: np.ndarray, lat: np.ndarray, widen: float) -> Non
 
 
 def write_source(path: Path, lon: np.ndarray, lat: np.ndarray, rng: np.random.Generator,
-                 widen: float) -> None:
-    n = len(lon) // 10
+                 widen: float, osm_per_source: int = 10) -> None:
+    n = len(lon) // osm_per_source
     copies = rng.choice(len(lon), int(0.7 * n), replace=False)
     moved = rng.uniform(0, 10, len(copies))
     angle = rng.uniform(0, 2 * np.pi, len(copies))

@@ -73,6 +73,10 @@ def find_candidates(
     left, right = tree.query(source, predicate="dwithin", distance=search)
     if len(left) == 0:
         return empty
+    # In the order of the positions, not of the tree's inner layout: the same pairs come in the
+    # same order from an index over a part of the objects (a region) as over all of them.
+    order = np.lexsort((right, left))
+    left, right = left[order], right[order]
     distance = shapely.distance(source[left], osm[right])
     radius = radius_of(left, right)
     keep = distance <= radius

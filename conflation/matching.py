@@ -103,7 +103,7 @@ def conflate(sources: Sequence[SourceLike], osm: OsmData, metric_crs: str, profi
     `projected`: `project_osm(osm, …)` when already built (used if its CRS is `metric_crs`)."""
     method = METHODS[profile.source.geometry]
     decisions = method(sources, osm, metric_crs, profile, facts, projected)
-    return _finish(sources, decisions, osm, profile.match.ref, facts)
+    return finish(sources, decisions, osm, profile.match.ref, facts)
 
 
 def conflate_by_place(sources: Sequence[SourceLike], osm: OsmData, metric_crs: str,
@@ -150,11 +150,11 @@ def _split_related(osm: OsmData, profile: Profile) -> tuple[OsmData, list[OsmEle
     return replace(osm, elements=tuple(main)), related
 
 
-def _finish(sources: Sequence[SourceLike], decisions: Mapping[int, Decision], osm: OsmData,
-            ref_key: str | None, facts: RunFacts) -> list[Decision]:
+def finish(sources: Sequence[SourceLike], decisions: Mapping[int, Decision], osm: OsmData,
+           ref_key: str | None, facts: RunFacts) -> list[Decision]:
     """Decisions in source order, with reviewers' acceptances carried out, then `missing`."""
     ordered = [_after_reviewer(decisions[i], facts) for i in range(len(sources))]
-    refs = {_ref_value(f, ref_key) for f in sources}
+    refs = {ref_value(f, ref_key) for f in sources}
     ordered.extend(_missing(osm.elements, ref_key, refs))
     return ordered
 
@@ -212,7 +212,7 @@ def _forced(run: _Run, pending: list[int], by_key: Mapping[str, OsmElement]) -> 
     return rest
 
 
-def _ref_value(feature: SourceLike, ref_key: str | None) -> str:
+def ref_value(feature: SourceLike, ref_key: str | None) -> str:
     if ref_key and ref_key in feature.tags:
         return feature.tags[ref_key]
     return feature.source_id
@@ -226,12 +226,12 @@ def _by_ref(run: _Run, pending: list[int], elements: Sequence[OsmElement]) -> li
     index: dict[str, list[OsmElement]] = defaultdict(list)
     for element in elements:
         if ref_key in element.tags and element.key not in run.taken:
-            for value in _ref_values(element, ref_key):
+            for value in ref_values(element, ref_key):
                 index[value].append(element)
     rest = []
     for i in pending:
         feature = run.sources[i]
-        value = _ref_value(feature, ref_key)
+        value = ref_value(feature, ref_key)
         owners = index.get(value, [])
         if not owners:
             rest.append(i)
@@ -351,10 +351,10 @@ def _as_before_import(run: _Run, held: Sequence[OsmElement]) -> list[Mapping[str
     look like another object now, when it looked like the same one then."""
     ref_key = run.match.ref
     labels = run.match.labels
-    owners = {_ref_value(f, ref_key): f.tags for f in run.sources} if ref_key else {}
+    owners = {ref_value(f, ref_key): f.tags for f in run.sources} if ref_key else {}
     result: list[Mapping[str, str]] = []
     for element in held:
-        values = _ref_values(element, ref_key) if ref_key else []
+        values = ref_values(element, ref_key) if ref_key else []
         owner = owners.get(values[0], {}) if len(values) == 1 else {}
         result.append({k: v for k, v in element.tags.items()
                        if not (k in labels and owner.get(k) == v)})
@@ -591,7 +591,7 @@ def _missing(
     for element in elements:
         if ref_key not in element.tags:
             continue
-        values = _ref_values(element, ref_key)
+        values = ref_values(element, ref_key)
         if values and not any(v in source_refs for v in values):
             gone.append(Decision(
                 None, MISSING, tags=dict(element.tags), geometry=element.geometry, osm=element,
@@ -600,7 +600,7 @@ def _missing(
     return gone
 
 
-def _ref_values(element: OsmElement, ref_key: str) -> list[str]:
+def ref_values(element: OsmElement, ref_key: str) -> list[str]:
     """The values of `ref_key` on an OSM object (`a;b` holds two)."""
     return [v.strip() for v in element.tags.get(ref_key, "").split(";") if v.strip()]
 

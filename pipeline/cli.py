@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -27,9 +27,10 @@ import click
 from conflation.policies import POLICIES
 from conflation.policies import describe as describe_policy
 from pipeline.check import describe_run
+from pipeline.distributed import ClusterSettings
 from pipeline.kernel import __version__
 from pipeline.kernel.decisions import count_decisions
-from pipeline.kernel.errors import Sig2osmError
+from pipeline.kernel.errors import ProfileError, Sig2osmError
 from pipeline.profile import load_profile
 from pipeline.runner import run_command
 from pipeline.stages import (
@@ -53,11 +54,43 @@ wait_option = click.option(
     help="Seconds to wait while another run writes the same run folder (0: fail at once).")
 
 
+
+def cluster_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--workers, --scheduler, --tile-size, --worker-memory: the conflation on Dask."""
+    options = [
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Conflate on a Dask LocalCluster of N worker processes (same outputs "
+                          "as without)."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Conflate on the Dask cluster at ADDRESS (tcp://host:8786)."),
+        click.option("--tile-size", "tile_m", type=click.FloatRange(min=0, min_open=True),
+                     default=None, metavar="METRES",
+                     help="Side of a tile of the cluster's work (default: about 20 000 source "
+                          "features a tile)."),
+        click.option("--worker-memory", default=None, metavar="SIZE",
+                     help="Memory limit of each local worker, e.g. 4GiB (default: the "
+                          "machine's memory shared out)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _cluster(workers: int | None, scheduler: str | None, tile_m: float | None,
+             memory: str | None) -> ClusterSettings | None:
+    if workers is None and scheduler is None:
+        if tile_m is not None or memory is not None:
+            raise ProfileError("--tile-size and --worker-memory set how a Dask cluster works: "
+                               "give --workers or --scheduler too.")
+        return None
+    return ClusterSettings(workers, scheduler, tile_m, memory)
+
+
 def _configure_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO - 10 * verbose + 10 * quiet
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(levelname)s %(message)s")
-    # GDAL's reader logs every layer it writes; keep that for -vv.
+    # GDAL's reader logs every layer it reads; keep that for -vv.
     logging.getLogger("pyogrio").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
@@ -92,8 +125,8 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 def _context(profile: Path, out: Path, osm_file: Path | None = None,
-             refresh: bool = False) -> RunContext:
-    return RunContext(load_profile(profile), out, osm_file, refresh)
+             refresh: bool = False, cluster: ClusterSettings | None = None) -> RunContext:
+    return RunContext(load_profile(profile), out, osm_file, refresh, cluster=cluster)
 
 
 @cli.command()
@@ -102,9 +135,13 @@ def _context(profile: Path, out: Path, osm_file: Path | None = None,
 @osm_option
 @refresh_option
 @wait_option
-def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float) -> None:
+@cluster_options
+def run(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: float,
+        workers: int | None, scheduler: str | None, tile_m: float | None,
+        worker_memory: str | None) -> None:
     """Run every stage: ingest, fetch, conflate, export, map."""
-    ctx = _context(profile, out, osm_file, refresh)
+    ctx = _context(profile, out, osm_file, refresh,
+                   _cluster(workers, scheduler, tile_m, worker_memory))
     report = run_command(ctx, "run", wait)["export"].report
     counts = ", ".join(f"{n} {k}" for k, n in report["counts"].items() if n)
     click.echo(f"{ctx.profile.name}: {counts}")
@@ -145,10 +182,13 @@ def fetch(profile: Path, out: Path, osm_file: Path | None, refresh: bool, wait: 
 @out_option
 @osm_option
 @wait_option
-def conflate(profile: Path, out: Path, osm_file: Path | None, wait: float) -> None:
+@cluster_options
+def conflate(profile: Path, out: Path, osm_file: Path | None, wait: float, workers: int | None,
+             scheduler: str | None, tile_m: float | None, worker_memory: str | None) -> None:
     """Decide create / modify / unchanged / review / skip / missing for every feature (the
     decision table is kept in work/conflate.json)."""
-    ctx = _context(profile, out, osm_file)
+    ctx = _context(profile, out, osm_file, cluster=_cluster(workers, scheduler, tile_m,
+                                                            worker_memory))
     counts = count_decisions(run_command(ctx, "conflate", wait)["conflate"])
     click.echo(f"{ctx.profile.name}: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
@@ -36,6 +37,8 @@ from conflation.matching import ProjectedOsm, conflate, project_osm
 from exports.bundle import build_exports
 from exports.review import review_features, review_lines
 from exports.screening import refuse_unwritable
+from pipeline import osm_parquet
+from pipeline.distributed import ClusterSettings, conflate_on_cluster, connected
 from pipeline.ingest import SourceLayer, file_digest, ingest, metric_crs_around
 from pipeline.kernel import __version__
 from pipeline.kernel.decisions import Decision, count_decisions, decisions_json
@@ -69,6 +72,7 @@ class RunContext:
     osm_override: Path | None = None
     refresh: bool = False  # bypass caches (stage results, Overpass answers, downloads)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, by the runner
+    cluster: ClusterSettings | None = None  # conflate on Dask (--workers, --scheduler)
     # When every network request of the run must be done (downloads and Overpass together).
     network_ends: float = field(default_factory=lambda: time.monotonic() + NETWORK_BUDGET_S)
 
@@ -160,7 +164,9 @@ def osm_value_key(data: OsmData) -> object:
 def fetch_osm(ctx: RunContext, layer: SourceLayer | None = None) -> OsmData:
     """The OSM candidates: local files, or Overpass around the layer."""
     files = osm_files(ctx)
-    if files:
+    if files and ctx.cluster is not None:
+        data = _osm_from_parquet_cache(ctx, files)
+    elif files:
         data = osm_from_files(ctx.profile, files)
     else:
         assert layer is not None, "Overpass is asked about the layer's area"
@@ -169,6 +175,23 @@ def fetch_osm(ctx: RunContext, layer: SourceLayer | None = None) -> OsmData:
         log.warning("fetch: the OSM data declares no area: every source feature will be skipped; "
                     "give osm.bounds in the profile")
     log.info("fetch: %d OSM candidates; area: %s", len(data.elements), data.coverage_origin)
+    return data
+
+
+def _osm_from_parquet_cache(ctx: RunContext, files: list[Path]) -> OsmData:
+    """A run on a cluster keeps an extract's candidates as GeoParquet (`pipeline.osm_parquet`),
+    for every later run and profile with the same OSM section."""
+    osm = ctx.profile.osm
+    key = (OSM_DATA_FORMAT, candidate_kinds(osm.match, osm.related), ctx.profile.match.ref,
+           osm.bounds, [file_digest(f)["sha256"] for f in files],
+           [file_digest(d)["sha256"] for d in osm.diff or []])
+    folder = osm_parquet.cache_folder(ctx.cache, key)
+    data = None if ctx.refresh else osm_parquet.load(folder)
+    if data is None:
+        data = osm_from_files(ctx.profile, files)
+        if ctx.refresh:
+            shutil.rmtree(folder, ignore_errors=True)
+        osm_parquet.store(data, folder)
     return data
 
 
@@ -319,21 +342,28 @@ def decisions_key(ctx: RunContext) -> object:
 
 def decide_stage(ctx: RunContext, layer: SourceLayer, osm: OsmData,
                  projected: ProjectedOsm | None) -> list[Decision]:
-    decisions = decide(ctx.profile, layer, osm, projected)
+    decisions = decide(ctx.profile, layer, osm, projected, ctx.cluster)
     log.info("conflate: %s", ", ".join(f"{n} {k}" for k, n in count_decisions(decisions).items()))
     return decisions
 
 
 def decide(profile: Profile, layer: SourceLayer, osm: OsmData,
-           projected: ProjectedOsm | None = None) -> list[Decision]:
+           projected: ProjectedOsm | None = None, cluster: ClusterSettings | None = None
+           ) -> list[Decision]:
     """One decision per source feature (and `missing` ones), after checking that the layer
-    lies where the OSM data is; `run` and `check` both decide through here."""
+    lies where the OSM data is; `run` and `check` both decide through here. With `cluster`,
+    region by region on a Dask cluster (`pipeline.distributed`): the same decisions."""
     check_not_empty(profile, osm, layer)
     if osm.coverage is not None:
         check_where_layer_lies(layer, osm.coverage, f"the area the OSM data covers "
                                f"({osm.coverage_origin})")
-    decisions = conflate(layer.features, osm, layer.metric_crs, profile,
-                         run_facts(profile, layer), projected)
+    facts = run_facts(profile, layer)
+    if cluster is None:
+        decisions = conflate(layer.features, osm, layer.metric_crs, profile, facts, projected)
+    else:
+        with connected(cluster) as client:
+            decisions = conflate_on_cluster(client, layer.features, osm, layer.metric_crs,
+                                            profile, facts, cluster.tile_m)
     _check_reconciles(count_decisions(decisions), layer)
     return decisions
 
