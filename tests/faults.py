@@ -75,12 +75,19 @@ def processes_mentioning(token: str) -> list[int]:
     return found
 
 
+# Python's own helper, started once per interpreter by the first process pool (a Dask
+# LocalCluster of an earlier test in the same pytest worker) and kept until it exits: not a
+# process a run left behind.
+RESOURCE_TRACKER = b"multiprocessing.resource_tracker"
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and \
-                    (entry / "stat").read_text().split(") ")[-1].split()[1] == str(pid):
+                    (entry / "stat").read_text().split(") ")[-1].split()[1] == str(pid) and \
+                    RESOURCE_TRACKER not in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except (OSError, IndexError):
             continue

@@ -190,6 +190,6 @@ def test_a_context_file_that_cannot_be_read_is_an_error_naming_it(
     text = re.sub(r"(?m)^  context: .*$", f"  context: {context}", text)
     profile.write_text(text, encoding="utf-8")
     assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 4
-    err = " ".join(capsys.readouterr().err.split())  # the message is wrapped
-    assert f"OSM file {context}: cannot be read for the map background" in err
+    err = "".join(capsys.readouterr().err.split())  # the message is wrapped, even in a path
+    assert "".join(f"OSM file {context}: cannot be read for the map background".split()) in err
     assert not (tmp_path / "out" / "grenoble-parking-meters" / "map.html").exists()

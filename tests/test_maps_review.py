@@ -263,3 +263,27 @@ def test_nothing_from_the_data_runs_in_the_review_page(open_page: Any) -> None:
     assert_inert(opened)
     assert opened.errors == [] and opened.outside == []
 
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_a_skip_says_why_in_the_pages_language_and_offers_nothing_to_upload(
+        open_page: Any, locale: str) -> None:
+    why = [{"code": "outside_coverage", "params": {"area": "bounds declared by map.osm"}}]
+    english = ("outside the area the OSM data covers, so OSM may already have it (area: bounds "
+               "declared by map.osm)")
+    features = [review_feature("skip", "S1", point(2.32, 48.80), reason=english, why=why,
+                               tags={"amenity": "bench"}, tags_new={"amenity": "bench"})]
+    opened = open_page(reviewer_map_html({"type": "FeatureCollection", "features": features},
+                                         title="t", tiles=False, locale=locale))
+    text = click_feature(opened, "source_id", "S1")
+    if locale == "fr":
+        assert "hors de la zone couverte par les données OSM" in text and english not in text
+        assert "Rien n'est proposé à l'envoi pour cet objet." in text
+        assert "Ignoré" in text and "ajouté" not in text
+    else:
+        assert "outside the area the OSM data covers" in text and "données" not in text
+        assert "Nothing is proposed for upload for this feature." in text
+        assert "Skipped" in text and "added" not in text
+    popup = opened.page.locator(".leaflet-popup-content")
+    assert popup.locator("a", has_text="JOSM").count() == 0 and popup.locator("button").count() == 0
+    assert opened.errors == []
