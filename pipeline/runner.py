@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from pipeline.stages import RunContext
 log = logging.getLogger(__name__)
 
 # Bumped when what a stage keeps in work/ changes form: older caches are then not read at all.
-CACHE_FORMAT = 4  # 4: decisions and skipped features carry their reasons as data
+CACHE_FORMAT = 3
 # What a folder under <out> holds when sig2osm made it a run folder (older versions: work/ and
 # report.json; now also the lock and the generations).
 _RUN_FOLDER_MARKS = (".lock", ".current", ".generations", "work", "report.json")
@@ -263,9 +263,11 @@ class Runner:
         """What the second process does: run the branch, save what the first had not saved yet
         (after the branch's own values are freed: the two never weigh at once), and send back
         the values (and keys, timings) the first needs."""
-        # The branch's values the rest does not want are freed as soon as nothing needs them;
-        # targets outside the branch stay (in serial mode `work` is the first process's own).
-        work.targets = (work.targets - set(branch)) | set(wanted)
+        # Its own state: in a second process a copy anyway, but the same objects when the
+        # branch runs in this process (SIG2OSM_SERIAL, no fork), where freeing a value of the
+        # branch's would free it for the rest of the run too.
+        work = replace(work, targets=set(wanted), values=dict(work.values), keys=dict(work.keys),
+                       done=set(work.done), unsaved=[])
         for name in branch:
             self._obtain(name, work, generation)
         self._save([*unsaved, *work.unsaved])

@@ -4,11 +4,16 @@ clear error, and without fork the work runs in this process."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
+from bench.same_outputs import compare
 from pipeline.background import Background, BackgroundError
+from pipeline.cli import main
 from pipeline.kernel.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pid_and_text() -> tuple[int, str]:
@@ -74,3 +79,14 @@ def test_a_layer_comes_back_from_the_ingest_process_unchanged() -> None:
     assert again == layer
     assert [f.geometry.wkt if f.geometry else None for f in again.features] == [
         f.geometry.wkt if f.geometry else None for f in layer.features]
+
+
+def test_a_whole_run_in_one_process_writes_what_two_write(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIG2OSM_SERIAL (and systems without fork): the branch of the second process runs here,
+    on its own state: freeing its values must not free the export's."""
+    profile = ROOT / "examples" / "bondy" / "parking-meters.yml"
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "two")]) == 0
+    monkeypatch.setenv("SIG2OSM_SERIAL", "1")
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "one")]) == 0
+    assert compare(tmp_path / "two", tmp_path / "one", tmp_path / "two", tmp_path / "one") == []
