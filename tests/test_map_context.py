@@ -193,3 +193,15 @@ def test_a_context_file_that_cannot_be_read_is_an_error_naming_it(
     err = "".join(capsys.readouterr().err.split())  # the message is wrapped, even in a path
     assert "".join(f"OSM file {context}: cannot be read for the map background".split()) in err
     assert not (tmp_path / "out" / "grenoble-parking-meters" / "map.html").exists()
+
+
+def test_the_council_map_gets_the_same_background(tmp_path: Path, data: Path) -> None:
+    profile = tmp_path / "council.yml"
+    text = (Path(__file__).resolve().parents[1] / "examples/bondy/council-map.yml").read_text(
+        encoding="utf-8").replace("../../../shared/data", str(data))
+    profile.write_text(text, encoding="utf-8")
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
+    (run,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    council, reviewer = _background_of(run / "council-map.html"), _background_of(run / "map.html")
+    assert council is not None and council == reviewer  # Bondy's map.osm, around the layer
+    assert len(council["streets"]) > 100 and len(council["buildings"]) > 500 and council["water"]
