@@ -17,6 +17,7 @@ BENCHMARKS: list[str] = [
     "conflation_hootenanny",
     "maps_render",
     "pdf_maps",
+    "maps_review",
 ]
 
 

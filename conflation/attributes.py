@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -48,8 +48,12 @@ from pipeline.kernel.decisions import (
     Decision,
     SourceLike,
     TagMerge,
+    and_more,
+    as_review,
+    because,
 )
 from pipeline.kernel.osm import OsmData, OsmElement
+from pipeline.kernel.reasons import Reason, as_reason, reason
 from pipeline.kernel.settings import MatchConfig, Profile
 
 STREET_GAP_M = 200.0  # ways of one name closer than this are one street
@@ -77,9 +81,9 @@ class Street:
     def key(self) -> str:
         return self.ways[0].key
 
-    def describe(self) -> str:
-        more = f" and {len(self.ways) - 1} more way(s)" if len(self.ways) > 1 else ""
-        return f"'{self.name}' ({self.key}{more})"
+    def describe(self) -> Reason:
+        more = reason("more_ways", n=len(self.ways) - 1) if len(self.ways) > 1 else None
+        return reason("street", name=self.name, osm_id=self.key, more=more)
 
 
 @dataclass
@@ -155,8 +159,7 @@ def conflate_by_name(sources: Sequence[SourceLike], osm: OsmData, metric_crs: st
     area = match_area(osm, profile.match.area or profile.osm.bounds)
     if area is None:
         for i, feature in enumerate(sources):
-            run.decisions[i] = _plain(feature, SKIP, "no area to look for street names in: give "
-                                      "match.area (or osm.bounds for a file without bounds)")
+            run.decisions[i] = _plain(feature, SKIP, reason("no_street_area"))
         return run.decisions
     run.streets = find_streets(osm.elements, run.name_key, area, metric_crs)
     for s, street in enumerate(run.streets):  # each spelling of the street's ways finds it
@@ -169,9 +172,10 @@ def conflate_by_name(sources: Sequence[SourceLike], osm: OsmData, metric_crs: st
     return run.decisions
 
 
-def _plain(feature: SourceLike, decision: str, reason: str, **extra: object) -> Decision:
-    return Decision(feature.source_id, decision, reason, dict(feature.tags), None,
-                    source_tags=dict(feature.tags), **extra)  # type: ignore[arg-type]
+def _plain(feature: SourceLike, decision: str, why: Reason, **extra: object) -> Decision:
+    return Decision(feature.source_id, decision, tags=dict(feature.tags), geometry=None,
+                    source_tags=dict(feature.tags), **because(why),
+                    **extra)  # type: ignore[arg-type]
 
 
 def _screen(run: _NameRun) -> list[int]:
@@ -180,16 +184,13 @@ def _screen(run: _NameRun) -> list[int]:
         verdict = run.verdict(feature)
         action = verdict.action if verdict else None
         if feature.skip_reason is not None:
-            run.decisions[i] = _plain(feature, SKIP, feature.skip_reason)
+            run.decisions[i] = _plain(feature, SKIP, as_reason(feature.skip_reason))
         elif not feature.tags.get(run.name_key):
-            run.decisions[i] = _plain(feature, SKIP, f"no {run.name_key} to find the street by")
+            run.decisions[i] = _plain(feature, SKIP, reason("no_name", key=run.name_key))
         elif verdict is not None and action == REJECT and verdict.osm_key is None:
-            run.decisions[i] = _plain(feature, SKIP, f"rejected {verdict.said()}; remove it "
-                                      "from match.decisions to propose it again")
+            run.decisions[i] = _plain(feature, SKIP, reason("rejected", by=verdict.by()))
         elif action == CREATE_NEW:
-            run.decisions[i] = _plain(feature, SKIP, "a reviewer asked to create it, but a row "
-                                      "without geometry cannot be created: map the street, then "
-                                      "run again")
+            run.decisions[i] = _plain(feature, SKIP, reason("create_without_geometry"))
         else:
             pending.append(i)
     return pending
@@ -212,13 +213,12 @@ def _forced(run: _NameRun, pending: list[int]) -> list[int]:
             continue
         key = str(verdict.osm_key)
         street = _street_of(run, key)
-        said = verdict.said()
         if street is None:
-            run.decisions[i] = _plain(feature, REVIEW, f"matched to {key} {said}, but that way is "
-                                      "not among the named OSM ways of the area")
+            run.decisions[i] = _plain(feature, REVIEW, reason("forced_way_absent", osm_id=key,
+                                                              by=verdict.by()))
         else:
             run.decisions[i] = street_decision(run, feature, street.ways, street.name,
-                                               f"street decided {said}")
+                                               reason("basis_street_reviewer", by=verdict.by()))
     return rest
 
 
@@ -242,7 +242,7 @@ def _by_ref(run: _NameRun, pending: list[int]) -> list[int]:
             continue
         ways = tuple(w for s in found for w in run.streets[s].ways)
         run.decisions[i] = street_decision(run, feature, ways, run.streets[found[0]].name,
-                                           f"same {run.ref_key}")
+                                           reason("basis_ref", key=run.ref_key))
     return rest
 
 
@@ -307,59 +307,50 @@ def _name_decision(run: _NameRun, i: int, options: list[tuple[float, int]],
     name = feature.tags[run.name_key]
     candidates = tuple(Candidate(run.streets[s].key, 0.0, sim) for sim, s in options[:_SHOWN])
     if not options:
-        return _plain(feature, SKIP, f"no OSM street named '{name}' in the area (a row without "
-                      "geometry cannot be created: map the street first)")
+        return _plain(feature, SKIP, reason("no_street", name=name))
     exact = [s for sim, s in options if sim >= 1.0]
     if len(exact) > 1:  # one street with a gap, or namesakes: accept takes them all
-        listing = _listing(run, exact)
-        gap = shapely.distance(run.streets[exact[0]].metric, run.streets[exact[1]].metric)
+        gap = float(shapely.distance(run.streets[exact[0]].metric, run.streets[exact[1]].metric))
         ways = tuple(w for s in exact for w in run.streets[s].ways)
-        whole = street_decision(run, feature, ways, name, "same name", candidates)
-        return _as_review(whole, f"{len(exact)} groups of OSM ways named '{name}' lie "
-                          f"{gap:.0f} m apart at least: {listing}; accept if they are all this "
-                          "street, else answer with a way of the right one in match.decisions")
+        whole = street_decision(run, feature, ways, name, reason("basis_same_name"), candidates)
+        return as_review(whole, reason("street_groups", n=len(exact), name=name, gap=gap,
+                                       **_listing(run, exact)))
     best_sim, best = options[0]
     street = run.streets[best]
     others = [run.sources[j].source_id for j in claims.get(best, []) if j != i]
     if exact and others:
-        return _plain(feature, REVIEW, f"rows {', '.join([feature.source_id, *others])} all name "
-                      f"the OSM street {street.describe()}: a duplicate row, or a street still "
-                      "to map?", candidates=candidates, proposed=MODIFY)
+        return _plain(feature, REVIEW, reason("rows_same_street", rows=[feature.source_id, *others],
+                                              street=street.describe()),
+                      candidates=candidates, proposed=MODIFY)
     if exact:
-        return street_decision(run, feature, street.ways, street.name, "same name", candidates)
+        return street_decision(run, feature, street.ways, street.name, reason("basis_same_name"),
+                               candidates)
     if claims.get(best):
-        owner = run.sources[claims[best][0]].source_id
-        closest = (f"the closest, {street.describe()} (similarity {best_sim:.2f}), is "
-                   f"matched to row {owner}")
+        closest = reason("closest_street_taken", street=street.describe(), similarity=best_sim,
+                         owner=run.sources[claims[best][0]].source_id)
         if best_sim < TYPO:  # another row names that street exactly: this one is elsewhere
-            return _plain(feature, SKIP, f"no OSM street named '{name}' in the area ({closest}"
-                          "); a row without geometry cannot be created", candidates=candidates)
-        return _plain(feature, REVIEW, f"no OSM street is named exactly '{name}'; {closest}: "
-                      "a duplicate row with a typo?", candidates=candidates, proposed=MODIFY)
-    why = (f"no OSM street is named exactly '{name}': closest {street.describe()} "
-           f"(similarity {best_sim:.2f})")
+            return _plain(feature, SKIP, reason("no_street_closest_taken", name=name,
+                                                closest=closest), candidates=candidates)
+        return _plain(feature, REVIEW, reason("street_typo", name=name, closest=closest),
+                      candidates=candidates, proposed=MODIFY)
     margin = run.settings.review_margin
     rivals = [s for sim, s in options[1:] if best_sim - sim < margin]
-    if rivals:
-        why += f"; also {_listing(run, rivals)}"
-    matched = street_decision(run, feature, street.ways, street.name, "near name", candidates)
-    return _as_review(matched, why)
+    also = reason("also_streets", **_listing(run, rivals)) if rivals else None
+    why = reason("near_street_name", name=name, street=street.describe(), similarity=best_sim,
+                 also=also)
+    matched = street_decision(run, feature, street.ways, street.name, reason("basis_near_name"),
+                              candidates)
+    return as_review(matched, why)
 
 
-def _as_review(decision: Decision, why: str) -> Decision:
-    if decision.decision == REVIEW:  # already a review for differing values: say both
-        return replace(decision, reason=f"{why}; {decision.reason}")
-    return replace(decision, decision=REVIEW, proposed=decision.decision, reason=why)
-
-
-def _listing(run: _NameRun, streets: Sequence[int]) -> str:
-    shown = [run.streets[s].describe() for s in streets[:_SHOWN]]
-    more = f" and {len(streets) - _SHOWN} more" if len(streets) > _SHOWN else ""
-    return ", ".join(shown) + more
+def _listing(run: _NameRun, streets: Sequence[int]) -> dict[str, object]:
+    """The first streets described, and how many more there are (`streets`, `more`)."""
+    return {"streets": [run.streets[s].describe() for s in streets[:_SHOWN]],
+            "more": and_more(len(streets) - _SHOWN)}
 
 
 def street_decision(run: _NameRun, feature: SourceLike, ways: Sequence[OsmElement], name: str,
-                    why: str, candidates: tuple[Candidate, ...] = ()) -> Decision:
+                    basis: Reason, candidates: tuple[Candidate, ...] = ()) -> Decision:
     """modify / unchanged / review (values differ) for a row matched to a street's ways."""
     settings = run.settings
     source_tags = {k: v for k, v in feature.tags.items() if k != run.name_key}
@@ -369,29 +360,29 @@ def street_decision(run: _NameRun, feature: SourceLike, ways: Sequence[OsmElemen
     merges.sort(key=lambda m: (not m[1].changes_anything, m[0].type, m[0].id))
     (first, merge), rest = merges[0], merges[1:]
     geometry = shapely.union_all([way.geometry for way in ways])
-    where = f"'{name}' ({len(ways)} OSM way(s): {first.key}{' …' if rest else ''}; {why})"
+    where = reason("street_ways", name=name, n=len(ways), osm_id=first.key,
+                   more=reason("ellipsis") if rest else None, basis=basis)
     base = {"source_id": feature.source_id, "tags": merge.tags, "geometry": geometry,
             "osm": first, "merge": merge, "candidates": candidates,
             "source_tags": dict(feature.tags), "extra_osm": tuple(w for w, _ in rest),
             "extra_tags": tuple(dict(m.tags) for _, m in rest)}
     conflicts = _conflicts(merges)
     if conflicts:
-        return Decision(decision=REVIEW, proposed=MODIFY,
-                        reason=f"matched {where} but values differ: {conflicts}", **base)
+        return Decision(decision=REVIEW, proposed=MODIFY, **because(reason(
+            "street_conflict", where=where, conflicts=conflicts[:_SHOWN],
+            more=and_more(len(conflicts) - _SHOWN))), **base)
     changed = [(w, m) for w, m in merges if m.changes_anything]
-    kept = next((m.kept_text() for _, m in merges if m.kept), "")
+    kept = next((m.kept_reason() for _, m in merges if m.kept), None)
     if not changed:
-        return Decision(decision=UNCHANGED,
-                        reason=f"matched {where}; OSM already has these tags{kept}", **base)
+        return Decision(decision=UNCHANGED, **because(reason("street_same", where=where,
+                                                             kept=kept)), **base)
     keys = sorted({k for _, m in changed for k in (*m.new, *m.changed, *m.removed)})
-    return Decision(decision=MODIFY, reason=f"matched {where}; sets {', '.join(keys)} on "
-                    f"{len(changed)} of {len(ways)} way(s){kept}", **base)
+    return Decision(decision=MODIFY, **because(reason(
+        "street_sets", where=where, keys=keys, changed=len(changed), total=len(ways),
+        kept=kept)), **base)
 
 
-def _conflicts(merges: Sequence[tuple[OsmElement, TagMerge]]) -> str:
-    found = [f"{way.key} {k}: OSM '{way.tags[k]}', source '{merge.tags.get(k, '')}'"
-             if k in merge.changed else
-             f"{way.key} {k}: OSM '{way.tags[k]}', source '{merge.kept[k][1]}'"
-             for way, merge in merges for k in merge.conflicts]
-    more = f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
-    return "; ".join(found[:_SHOWN]) + more
+def _conflicts(merges: Sequence[tuple[OsmElement, TagMerge]]) -> list[Reason]:
+    return [reason("way_conflict", osm_id=way.key, key=k, osm=way.tags[k],
+                   source=merge.tags.get(k, "") if k in merge.changed else merge.kept[k][1])
+            for way, merge in merges for k in merge.conflicts]

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from conflation.feedback import ReviewerDecision
+from pipeline.kernel.reasons import Reason
 
 
 @dataclass(frozen=True)
 class RunFacts:
     reviewer: Mapping[str, ReviewerDecision] = field(default_factory=dict)  # by source id
     low_precision: bool = False  # every create or modify goes to review
-    precision_note: str = ""  # why, in a few words, for the reasons
+    precision_note: Reason | None = None  # why, for the reasons

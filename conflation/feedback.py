@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.kernel.reasons import Reason, reason
+
 ACCEPT, REJECT, MATCH, CREATE_NEW = "accept", "reject", "match", "create"
 ACTIONS = (ACCEPT, REJECT, MATCH, CREATE_NEW)
 _OSM_KEY = re.compile(r"^(node|way|relation)/\d+$")
@@ -45,9 +47,9 @@ class ReviewerDecision:
     date: str | None = None
     note: str | None = None
 
-    def said(self) -> str:
-        """'by reviewer on 2024-05-02' or 'by reviewer' for reasons."""
-        return f"by reviewer on {self.date}" if self.date else "by reviewer"
+    def by(self) -> Reason:
+        """'by reviewer on 2024-05-02' or 'by reviewer', for reasons."""
+        return reason("by_reviewer_on", date=self.date) if self.date else reason("by_reviewer")
 
 
 def parse_decisions(text: str, kind: str, origin: str) -> dict[str, ReviewerDecision]:

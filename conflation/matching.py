@@ -23,6 +23,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import shapely
@@ -47,8 +48,12 @@ from pipeline.kernel.decisions import (
     Candidate,
     Decision,
     SourceLike,
+    and_more,
+    as_review,
+    because,
 )
 from pipeline.kernel.osm import OsmData, OsmElement, is_candidate
+from pipeline.kernel.reasons import Reason, as_reason, reason
 from pipeline.kernel.settings import MatchConfig, Profile
 
 
@@ -154,9 +159,10 @@ def finish(sources: Sequence[SourceLike], decisions: Mapping[int, Decision], osm
     return ordered
 
 
-def _plain(feature: SourceLike, decision: str, reason: str, **extra: object) -> Decision:
-    return Decision(feature.source_id, decision, reason, dict(feature.tags), feature.geometry,
-                    source_tags=dict(feature.tags), **extra)  # type: ignore[arg-type]
+def _plain(feature: SourceLike, decision: str, why: Reason, **extra: object) -> Decision:
+    return Decision(feature.source_id, decision, tags=dict(feature.tags),
+                    geometry=feature.geometry, source_tags=dict(feature.tags), **because(why),
+                    **extra)  # type: ignore[arg-type]
 
 
 def _screen(run: _Run, osm: OsmData) -> list[int]:
@@ -168,15 +174,15 @@ def _screen(run: _Run, osm: OsmData) -> list[int]:
     for i, feature in enumerate(run.sources):
         verdict = run.facts.reviewer.get(feature.source_id)
         if feature.skip_reason is not None or feature.geometry is None:
-            run.decisions[i] = _plain(feature, SKIP, feature.skip_reason or "no geometry")
+            run.decisions[i] = _plain(feature, SKIP, as_reason(feature.skip_reason)
+                                      if feature.skip_reason else reason("no_geometry"))
         elif coverage is None or not coverage.covers(feature.geometry):
-            run.decisions[i] = _plain(
-                feature, SKIP, "outside the area the OSM data covers, so OSM may already have "
-                f"it (area: {osm.coverage_origin})")
+            run.decisions[i] = _plain(feature, SKIP, reason("outside_coverage",
+                                                            area=osm.coverage_origin))
         elif verdict is not None and verdict.action == REJECT and verdict.osm_key is None:
-            note = f" ({verdict.note})" if verdict.note else ""
-            run.decisions[i] = _plain(feature, SKIP, f"rejected {verdict.said()}{note}; "
-                                      "remove it from match.decisions to propose it again")
+            note = reason("note", text=verdict.note) if verdict.note else None
+            run.decisions[i] = _plain(feature, SKIP, reason("rejected", by=verdict.by(),
+                                                            note=note))
         else:
             pending.append(i)
     return pending
@@ -192,18 +198,17 @@ def _forced(run: _Run, pending: list[int], by_key: Mapping[str, OsmElement]) -> 
             rest.append(i)
             continue
         if verdict.action == CREATE_NEW:
-            run.decisions[i] = _plain(feature, CREATE, f"new object, decided {verdict.said()}")
+            run.decisions[i] = _plain(feature, CREATE, reason("forced_create", by=verdict.by()))
             continue
         assert verdict.osm_key is not None
         element = by_key.get(verdict.osm_key)
         if element is None or verdict.osm_key in run.taken:
-            why = "is not among the OSM candidates" if element is None else "is forced twice"
-            run.decisions[i] = _plain(
-                feature, REVIEW, f"matched to {verdict.osm_key} {verdict.said()}, but that object "
-                f"{why} (deleted, retagged or outside the data?)")
+            code = "forced_absent" if element is None else "forced_twice"
+            run.decisions[i] = _plain(feature, REVIEW, reason(code, osm_id=verdict.osm_key,
+                                                              by=verdict.by()))
             continue
         run.taken.add(element.key)
-        run.decisions[i] = _matched(run, i, element, f"match decided {verdict.said()}")
+        run.decisions[i] = _matched(run, i, element, reason("basis_reviewer", by=verdict.by()))
     return rest
 
 
@@ -232,13 +237,13 @@ def _by_ref(run: _Run, pending: list[int], elements: Sequence[OsmElement]) -> li
             rest.append(i)
         elif len(owners) == 1:
             run.taken.add(owners[0].key)
-            run.decisions[i] = _matched(run, i, owners[0], f"same {ref_key}")
+            run.decisions[i] = _matched(run, i, owners[0], reason("basis_ref", key=ref_key))
         else:
             run.taken.update(e.key for e in owners)
             cands = tuple(Candidate(e.key, _distance(run, i, e), 1.0) for e in owners)
             run.decisions[i] = _plain(
-                feature, REVIEW, f"several OSM objects carry {ref_key}={value}: "
-                f"{', '.join(e.key for e in owners)}", candidates=cands)
+                feature, REVIEW, reason("ref_ambiguous", key=ref_key, value=value,
+                                        osm_ids=[e.key for e in owners]), candidates=cands)
     return rest
 
 
@@ -291,11 +296,11 @@ def _doubt_creates_beside_held(run: _Run, pending: list[int], held: list[OsmElem
         if score < settings.match_threshold:
             continue
         i, element = creates[s], held[int(pairs.osm[p])]
-        owner = element.tags.get(settings.ref or "", "") or "another source feature"
+        owner = element.tags.get(settings.ref or "", "") or reason("another_source_feature")
         run.decisions[i] = replace(
-            run.decisions[i], decision=REVIEW, proposed=CREATE,
-            reason=f"{element.key} at {float(pairs.distance[p]):.1f} m fits (score {score:.2f}) "
-                   f"but already belongs to source feature {owner}: new object or duplicate?")
+            run.decisions[i], decision=REVIEW, proposed=CREATE, **because(reason(
+                "held_by_other", osm_id=element.key, distance=float(pairs.distance[p]),
+                score=score, owner=owner)))
 
 
 def _doubt_creates_beside_related(run: _Run, pending: list[int],
@@ -311,12 +316,11 @@ def _doubt_creates_beside_related(run: _Run, pending: list[int],
     for s, p in _best_pair_of_each_source(pairs.subset(same_name), _subset(scored, same_name)
                                           ).items():
         i, element = creates[s], related[int(pairs.osm[same_name][p])]
-        kind = ", ".join(f"{k}={element.tags[k]}" for k in MAIN_KEYS if k in element.tags)
         run.decisions[i] = replace(
-            run.decisions[i], decision=REVIEW, proposed=CREATE,
-            reason=f"OSM has {element.key} ({kind}) named '{_label(element.tags, run.match.labels)}' "
-                   f"at {float(pairs.distance[same_name][p]):.1f} m: the same object mapped as "
-                   "another kind, or a new one?")
+            run.decisions[i], decision=REVIEW, proposed=CREATE, **because(reason(
+                "related_same_name", osm_id=element.key, kind=_kind(element.tags),
+                name=_label(element.tags, run.match.labels),
+                distance=float(pairs.distance[same_name][p]))))
 
 
 def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
@@ -333,13 +337,12 @@ def _review_source_duplicates(run: _Run, pending: list[int]) -> None:
             if decision.decision == SKIP:
                 continue
             rest = [x for x in ids if x != decision.source_id]
-            others = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more" if len(rest) > 5 else "")
-            where = ("at the very same position" if gap <= SAME_POSITION
-                     else f"within {gap:.1f} m of each other with the same kind")
-            why = (f"source features {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''} lie "
-                   f"{where}: one object listed twice in the source, or a shared placeholder "
-                   f"position? (see {others})")
-            run.decisions[i] = _as_review(decision, why)
+            where = (reason("same_position") if gap <= SAME_POSITION
+                     else reason("within_gap", gap=gap))
+            why = reason("source_duplicates", ids=ids[:5],
+                         ids_more=reason("ellipsis") if len(ids) > 5 else None, where=where,
+                         others=rest[:5], others_more=and_more(len(rest) - 5))
+            run.decisions[i] = as_review(decision, why)
 
 
 def _as_before_import(run: _Run, held: Sequence[OsmElement]) -> list[Mapping[str, str]]:
@@ -434,84 +437,79 @@ class _Outcome:
             return self._assigned(s, int(self.eligible[chosen]), candidates)
         if rivals:
             p = int(self.eligible[rivals[0].pair])
-            return _plain(feature, REVIEW, f"{self._text(p)} fits this feature and source "
-                          f"feature {self._source_of(p)} about equally (scores "
-                          f"{self._score_of_rival(s, p):.2f} and {self.scored.score[p]:.2f})",
-                          candidates=candidates, proposed=MODIFY)
+            return _plain(feature, REVIEW, reason(
+                "rival_source", pair=self._pair(p), source=self._source_of(p),
+                mine=self._score_of_rival(s, p), theirs=float(self.scored.score[p])),
+                candidates=candidates, proposed=MODIFY)
         return self._unmatched(s, ranked, candidates)
 
     def _assigned(self, s: int, p: int, candidates: tuple[Candidate, ...]) -> Decision:
         run, i = self.run, self.pending[s]
         element = self.free[self.osm_of[p]]
         score = self.score[p]
-        matched = _matched(run, i, element, f"score {score:.2f}: {self._text(p)}", candidates,
-                           self.distance[p])
+        matched = _matched(run, i, element, reason("basis_score", score=score, pair=self._pair(p)),
+                           candidates, self.distance[p])
         rivals = self.assignment.rivals.get(s, [])
         if rivals:
             q = int(self.eligible[rivals[0].pair])
+            other_score = float(self.scored.score[q])
             if rivals[0].kind == "osm":
-                other = f"{self._text(q)} (score {self.scored.score[q]:.2f})"
-                why = f"two OSM objects fit about equally: {self._text(p)} (score {score:.2f}) and "
+                why = reason("two_osm_fit", pair=self._pair(p), score=score, other=self._pair(q),
+                             other_score=other_score)
             else:
-                other = (f"source feature {self._source_of(q)} "
-                         f"(score {self.scored.score[q]:.2f})")
-                why = f"{self._text(p)} (score {score:.2f}) is also wanted by "
-            return _as_review(matched, why + other)
+                why = reason("also_wanted", pair=self._pair(p), score=score,
+                             source=self._source_of(q), other_score=other_score)
+            return as_review(matched, why)
         if score < run.match.match_threshold:
-            return _as_review(matched, f"uncertain match (score {score:.2f} below "
-                              f"{run.match.match_threshold:g}): {self._text(p)}")
+            return as_review(matched, reason("uncertain", score=score, pair=self._pair(p),
+                                             threshold=run.match.match_threshold))
         return matched
 
     def _unmatched(self, s: int, ranked: list[int], candidates: tuple[Candidate, ...]) -> Decision:
         feature = self.run.sources[self.pending[s]]
         if not ranked:
             return _low_precision(_plain(
-                feature, CREATE, "no OSM object of this kind within "
-                f"{self.run.match.distance:g} m"), self.run.facts)
+                feature, CREATE, reason("none_within", distance=self.run.match.distance)),
+                self.run.facts)
         best = ranked[0]
         score = float(self.scored.score[best])
         if score >= self.run.match.match_threshold:
             # Another feature won this object, but this one fits it well too: a duplicate in
             # the source, or a new object beside it? A person says.
-            return _plain(feature, REVIEW, f"{self._text(best)} fits (score {score:.2f}) but "
-                          f"is matched to source feature {self._owner_of(best)}, which fits it "
-                          "better: new object or duplicate?", candidates=candidates,
-                          proposed=CREATE)
+            return _plain(feature, REVIEW, reason("taken_by_other", pair=self._pair(best),
+                                                  score=score, owner=self._owner_of(best)),
+                          candidates=candidates, proposed=CREATE)
         if score >= self.run.match.review_threshold:
-            why = (f"the closest fit, {self._text(best)}, is matched to source feature "
-                   f"{self._owner_of(best)}")
+            why = reason("closest_taken", pair=self._pair(best), owner=self._owner_of(best))
         else:
-            why = (f"no OSM object fits (best: {self._text(best)}, "
-                   f"score {self.scored.score[best]:.2f})")
+            why = reason("no_fit", pair=self._pair(best), score=score)
         decision = _plain(feature, CREATE, why, candidates=candidates)
         return _low_precision(decision, self.run.facts)
 
-    def _text(self, p: int) -> str:
-        """'node/1 at 4.2 m, name 'X' vs 'Y' (0.93)' in plain words."""
+    def _pair(self, p: int) -> Reason:
+        """'node/1 at 4.2 m, name 'X' vs 'Y' (similarity 0.93)'."""
         element = self.free[self.osm_of[p]]
         feature = self.run.sources[self.pending[self.source_of[p]]]
-        text = f"{element.key} at {self.distance[p]:.1f} m"
         sim = float(self.scored.name[p])
         keys = self.run.match.labels
-        if not math.isnan(sim):
-            text += (f", name '{_label(element.tags, keys)}' vs '{_label(feature.tags, keys)}' "
-                     f"(similarity {sim:.2f})")
-        if self.scored.tags[p] < 1:
-            osm_kind = ", ".join(f"{k}={element.tags[k]}" for k in MAIN_KEYS if k in element.tags)
-            src_kind = ", ".join(f"{k}={feature.tags[k]}" for k in MAIN_KEYS if k in feature.tags)
-            text += f", different kind (OSM {osm_kind}; source {src_kind})"
-        return text
+        name = None if math.isnan(sim) else reason(
+            "pair_name", osm=_label(element.tags, keys), source=_label(feature.tags, keys),
+            similarity=sim)
+        kind = reason("pair_kind", osm=_kind(element.tags), source=_kind(feature.tags)) if (
+            self.scored.tags[p] < 1) else None
+        return reason("pair", osm_id=element.key, distance=self.distance[p], name=name, kind=kind)
 
     def _source_of(self, p: int) -> str:
         return self.run.sources[self.pending[int(self.pairs.source[p])]].source_id
 
-    def _owner_of(self, p: int) -> str:
+    def _owner_of(self, p: int) -> str | Reason:
         if self.owners is None:  # the first source, in assignment order, holding each object
             self.owners = {}
             for s, q in self.assignment.chosen.items():
                 self.owners.setdefault(self.osm_of[int(self.eligible[q])], s)
         owner = self.owners.get(self.osm_of[p])
-        return "another" if owner is None else self.run.sources[self.pending[owner]].source_id
+        return reason("another") if owner is None else self.run.sources[
+            self.pending[owner]].source_id
 
     def _score_of_rival(self, s: int, p: int) -> float:
         o = int(self.pairs.osm[p])
@@ -523,11 +521,16 @@ def _label(tags: Mapping[str, str], keys: Sequence[str]) -> str:
     return " ".join(tags[k] for k in keys if tags.get(k))
 
 
+def _kind(tags: Mapping[str, str]) -> list[str]:
+    """The main tags of an object (`amenity=bench`), what says which kind it is."""
+    return [f"{k}={tags[k]}" for k in MAIN_KEYS if k in tags]
+
+
 def _matched(
     run: _Run,
     i: int,
     element: OsmElement,
-    why: str,
+    basis: Reason,
     candidates: tuple[Candidate, ...] = (),
     distance: float | None = None,
 ) -> Decision:
@@ -538,39 +541,31 @@ def _matched(
     if settings.ref and settings.ref not in source_tags:
         source_tags[settings.ref] = feature.source_id  # so the next run matches by ref
     merge = merge_tags(element.tags, source_tags, settings)
-    where = f"{element.key} ({why})"
+    said = {"osm_id": element.key, "basis": basis}
+    common: dict[str, Any] = {"tags": merge.tags, "geometry": feature.geometry, "osm": element,
+              "distance_m": distance, "merge": merge, "candidates": candidates}
     if merge.conflicts:
-        details = "; ".join(
-            f"{k}: OSM '{element.tags[k]}', source '{source_tags[k]}'" for k in merge.conflicts)
-        return Decision(feature.source_id, REVIEW, f"matched {where} but values differ: {details}",
-                        merge.tags, feature.geometry, element, distance, merge, candidates,
-                        MODIFY, dict(feature.tags))
+        conflicts = [reason("conflict", key=k, osm=element.tags[k], source=source_tags[k])
+                     for k in merge.conflicts]
+        return Decision(feature.source_id, REVIEW, proposed=MODIFY, source_tags=dict(feature.tags),
+                        **because(reason("matched_conflict", conflicts=conflicts, **said)),
+                        **common)
     if merge.changes_anything:
-        keys = ", ".join(sorted([*merge.new, *merge.changed, *merge.removed]))
-        decision = Decision(feature.source_id, MODIFY,
-                            f"matched {where}; sets {keys}{merge.kept_text()}",
-                            merge.tags, feature.geometry, element, distance, merge, candidates,
-                            source_tags=dict(feature.tags))
+        keys = sorted([*merge.new, *merge.changed, *merge.removed])
+        decision = Decision(feature.source_id, MODIFY, source_tags=dict(feature.tags),
+                            **because(reason("matched_sets", keys=keys, kept=merge.kept_reason(),
+                                             **said)), **common)
         return _low_precision(decision, run.facts)
-    return Decision(feature.source_id, UNCHANGED,
-                    f"matched {where}; OSM already has these tags{merge.kept_text()}",
-                    merge.tags, feature.geometry, element, distance, merge, candidates,
-                    source_tags=dict(feature.tags))
-
-
-def _as_review(decision: Decision, why: str) -> Decision:
-    if decision.decision == REVIEW:  # already a review for differing values: say both
-        return replace(decision, reason=f"{why}; {decision.reason}")
-    return replace(decision, decision=REVIEW, proposed=decision.decision, reason=why)
+    return Decision(feature.source_id, UNCHANGED, source_tags=dict(feature.tags),
+                    **because(reason("matched_same", kept=merge.kept_reason(), **said)), **common)
 
 
 def _low_precision(decision: Decision, facts: RunFacts) -> Decision:
     if not facts.low_precision:
         return decision
-    return replace(decision, decision=REVIEW, proposed=decision.decision,
-                   reason=f"low-precision source ({facts.precision_note}): proposed "
-                          f"{decision.decision}, "
-                          f"{decision.reason}")
+    proposed = reason(f"do_{decision.decision}")
+    return replace(decision, decision=REVIEW, proposed=decision.decision, **because(
+        reason("low_precision", note=facts.precision_note, proposed=proposed), *decision.why))
 
 
 def _after_reviewer(decision: Decision, facts: RunFacts) -> Decision:
@@ -578,13 +573,12 @@ def _after_reviewer(decision: Decision, facts: RunFacts) -> Decision:
     verdict = facts.reviewer.get(decision.source_id or "")
     if verdict is None or verdict.action != ACCEPT or decision.decision != REVIEW:
         return decision
+    accepted = because(reason("accepted", by=verdict.by()), *decision.why)
     if decision.proposed == CREATE and decision.osm is None:
-        return replace(decision, decision=CREATE, proposed=None,
-                       reason=f"accepted {verdict.said()}: {decision.reason}")
+        return replace(decision, decision=CREATE, proposed=None, **accepted)
     if decision.osm is not None and decision.merge is not None:
         final = MODIFY if decision.merge.changes_anything else UNCHANGED
-        return replace(decision, decision=final, proposed=None,
-                       reason=f"accepted {verdict.said()}: {decision.reason}")
+        return replace(decision, decision=final, proposed=None, **accepted)
     return decision
 
 
@@ -600,10 +594,9 @@ def _missing(
         values = ref_values(element, ref_key)
         if values and not any(v in source_refs for v in values):
             gone.append(Decision(
-                None, MISSING,
-                f"{element.key} carries {ref_key}={';'.join(values)}, which the source no longer "
-                "has; check on the ground before any deletion", dict(element.tags),
-                element.geometry, element))
+                None, MISSING, tags=dict(element.tags), geometry=element.geometry, osm=element,
+                **because(reason("missing_from_source", osm_id=element.key, key=ref_key,
+                                 values=";".join(values)))))
     return gone
 
 

@@ -42,6 +42,7 @@ def review_feature(decision: Decision, geometry: dict[str, Any] | None = None) -
         "osm_id": decision.osm_key,
         "distance_m": None if decision.distance_m is None else round(decision.distance_m, 2),
         "reason": decision.reason,
+        "why": [r.to_json() for r in decision.why],
         "tags": decision.tags,
         **tag_diffs(decision),
         "candidates": [{**c.to_json(), "osm_url": OSM_BROWSE + c.osm_key}

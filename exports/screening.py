@@ -12,7 +12,8 @@ from dataclasses import replace
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from exports.osmchange import IdCounter, new_objects
-from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision
+from pipeline.kernel.decisions import CREATE, MODIFY, REVIEW, SKIP, Decision, because
+from pipeline.kernel.reasons import Reason, reason
 from pipeline.kernel.tag_rules import tags_problem
 
 API_MAX_CHANGES = 10000  # elements one changeset may hold on the OSM API
@@ -30,14 +31,14 @@ def refuse_unwritable(decisions: Sequence[Decision]) -> list[Decision]:
             continue
         if decision.decision == CREATE:
             result.append(replace(decision, decision=SKIP, proposed=None,
-                                  reason=f"cannot be written to OSM: {problem}"))
+                                  **because(reason("unwritable_create", problem=problem))))
         else:
             result.append(replace(decision, decision=REVIEW, proposed=MODIFY,
-                                  reason=f"cannot be written to OSM as is: {problem}"))
+                                  **because(reason("unwritable_modify", problem=problem))))
     return result
 
 
-def writing_problem(decision: Decision) -> str | None:
+def writing_problem(decision: Decision) -> Reason | None:
     """Why a create or modify cannot be written, or None (also for other decisions)."""
     if decision.decision not in (CREATE, MODIFY):
         return None
@@ -47,23 +48,23 @@ def writing_problem(decision: Decision) -> str | None:
     if decision.decision == MODIFY:
         osm = decision.osm
         if osm is None or osm.version < 1:
-            return "the OSM object or its version is unknown"
+            return reason("version_unknown")
         for element, tags in zip(decision.extra_osm, decision.extra_tags, strict=True):
             problem = tags_problem(tags) or (
-                f"{element.key}: its version is unknown" if element.version < 1 else None)
+                reason("member_version_unknown", osm_id=element.key) if element.version < 1
+                else None)
             if problem:
                 return problem
         return None
     geometry = decision.geometry
     if geometry is None or geometry.is_empty:
-        return "no geometry"
+        return reason("no_geometry")
     if not isinstance(geometry, (Point, LineString, Polygon, MultiPolygon)):
-        return f"a {geometry.geom_type} has no single OSM form; split it in the source"
+        return reason("no_single_form", type=geometry.geom_type)
     if isinstance(geometry, LineString) and len(set(geometry.coords)) < 2:
-        return "a line with fewer than two distinct points"
+        return reason("short_line")
     count = len(new_objects(geometry, decision.tags, IdCounter()))
     if count > API_MAX_CHANGES:
-        return (f"needs {count} OSM objects, more than the {API_MAX_CHANGES} one changeset "
-                "may hold")
+        return reason("too_many_objects", count=count, max=API_MAX_CHANGES)
     return None
 

@@ -15,7 +15,9 @@ from typing import Any
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 LEAFLET = "leaflet-1.9.4"
-OWN_JS = "sig2osm/map.js"
+# Our map script, in parts that share `window.sig2osmLib`, in this order (map.js starts the pages).
+OWN_JS = ("sig2osm/base.js", "sig2osm/context.js", "sig2osm/osm.js", "sig2osm/review.js",
+          "sig2osm/map.js")
 OWN_CSS = "sig2osm/map.css"
 
 _CSS_URL = re.compile(r"url\((images/[A-Za-z0-9_.-]+)\)")
@@ -53,7 +55,8 @@ def inline_js() -> str:
     missing file), then our map script."""
     licence = _read(f"{LEAFLET}/LICENSE")  # BSD-2-Clause: the notice travels with the code
     leaflet = _SOURCE_MAP.sub("", _read(f"{LEAFLET}/leaflet.js"))
-    script = f"/*! {licence} */\n{leaflet}\n{_read(OWN_JS)}"
+    own = "\n".join(_read(name) for name in OWN_JS)
+    script = f"/*! {licence} */\n{leaflet}\n{own}"
     if "</script" in script.lower():
         raise AssertionError("a vendored script contains '</script': it cannot be inlined")
     return script

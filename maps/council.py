@@ -17,10 +17,8 @@ from typing import Any
 from maps.errors import MapError
 from maps.i18n import texts
 from maps.legend import LegendEntry, legend_entries, map_problems, missing_fields
-from maps.page import Page, osm_attribution, render_page
+from maps.page import OSM_ID, Page, osm_attribution, render_page, rounded
 from pipeline.kernel.settings import MapConfig, Profile
-
-COORD_DIGITS = 7  # about 1 cm: keeps pages small without moving anything visibly
 
 
 def council_collection(layer: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,21 +28,9 @@ def council_collection(layer: Mapping[str, Any]) -> dict[str, Any]:
         props = feature.get("properties") or {}
         geometry = feature.get("geometry")
         features.append({"type": "Feature",
-                         "geometry": _rounded(geometry) if geometry else None,
+                         "geometry": rounded(geometry) if geometry else None,
                          "properties": dict(props.get("attributes") or {})})
     return {"type": "FeatureCollection", "features": features}
-
-
-def _rounded(geometry: Mapping[str, Any]) -> dict[str, Any]:
-    def walk(c: Any) -> Any:
-        if isinstance(c, (int, float)):
-            return round(c, COORD_DIGITS)
-        return [walk(part) for part in c]
-
-    if geometry.get("type") == "GeometryCollection":
-        return {"type": "GeometryCollection",
-                "geometries": [_rounded(g) for g in geometry.get("geometries", [])]}
-    return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
 
 
 def check_fields(collection: Mapping[str, Any], config: MapConfig, where: str) -> None:
@@ -92,8 +78,10 @@ def council_map(layer: Mapping[str, Any], profile: Profile,
         background=background)
 
 
-def council_map_html(council: CouncilMap, umap_file: str | None = None) -> str:
-    """The self-contained council page."""
+def council_map_html(council: CouncilMap, umap_file: str | None = None,
+                     context: Mapping[str, Any] | None = None) -> str:
+    """The self-contained council page, over `context` (the streets, buildings and water of
+    `MapContext.to_json()`) when given."""
     config = council.config
     t = texts(config.locale)
     fields = council.popup_fields
@@ -112,11 +100,14 @@ def council_map_html(council: CouncilMap, umap_file: str | None = None) -> str:
             "attributions": attributions,
             "download_name": f"{council.name}.geojson",
             "background": council.background,
+            "osm_id": OSM_ID,
         },
         data=council.collection,
         header_html=_header(council, t, umap_file),
         tiles=config.tiles,
         tile_attribution=osm_attribution(t["osm_data"]),
+        blocks={OSM_ID: {"objects": [], "coverage": None,
+                         "context": dict(context) if context else None}},
     )
     return render_page(page)
 

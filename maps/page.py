@@ -10,7 +10,8 @@ optional OpenStreetMap tile layer.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import folium
@@ -23,7 +24,9 @@ from maps.assets import script_tag, style_tag
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
 DATA_ID = "s2o-data"
+OSM_ID = "s2o-osm"  # OSM objects, the area they cover and the background (maps/reviewer.py)
 MAP_ID = "sig2osm"  # fixed Folium ids: the same input gives the same page, byte for byte
+COORD_DIGITS = 7  # about 1 cm: keeps pages small without moving anything visibly
 
 
 def script_json(value: Any) -> str:
@@ -57,6 +60,8 @@ class Page:
     tiles: bool = True
     tile_attribution: str = ""  # HTML, built from constants
     data_text: str | None = None  # `data` already written as JSON (review.geojson): embedded as is
+    # Further JSON blocks by element id (OSM objects, the background), read by the map script.
+    blocks: dict[str, Any] = field(default_factory=dict)
 
 
 class _Launch(MacroElement):
@@ -82,6 +87,24 @@ def _data_json(page: Page) -> str:
     return script_json(page.data)
 
 
+def _block(name: str, value: Any) -> str:
+    ident = html.escape(name, quote=True)
+    return f'\n<script type="application/json" id="{ident}">{script_json(value)}</script>'
+
+
+def rounded(geometry: Mapping[str, Any], digits: int = COORD_DIGITS) -> dict[str, Any]:
+    """A GeoJSON geometry with its coordinates rounded (7 digits: about 1 cm)."""
+    def walk(c: Any) -> Any:
+        if isinstance(c, (int, float)):
+            return round(c, digits)
+        return [walk(part) for part in c]
+
+    if geometry.get("type") == "GeometryCollection":
+        return {"type": "GeometryCollection",
+                "geometries": [rounded(g, digits) for g in geometry.get("geometries", [])]}
+    return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
+
+
 def render_page(page: Page) -> str:
     """The complete, self-contained HTML page."""
     fmap = folium.Map(location=(46.6, 2.4), zoom_start=5, tiles=None, control_scale=False,
@@ -97,7 +120,9 @@ def render_page(page: Page) -> str:
         "<!--sig2osm:assets-->": (f'<meta charset="utf-8">\n<title>{html.escape(page.title)}'
                                   f"</title>\n{style_tag()}\n{script_tag()}"),
         "<!--sig2osm:header-->": (f'{page.header_html}\n<script type="application/json" '
-                                  f'id="{DATA_ID}">{_data_json(page)}</script>'),
+                                  f'id="{DATA_ID}">{_data_json(page)}</script>'
+                                  + "".join(_block(name, value)
+                                            for name, value in page.blocks.items())),
     }
     figure.header.add_child(Element("<!--sig2osm:assets-->"), name="sig2osm_assets")
     figure.html.add_child(Element("<!--sig2osm:header-->"), name="sig2osm_header")

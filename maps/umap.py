@@ -16,6 +16,7 @@ from maps.council import CouncilMap
 from maps.i18n import texts
 from maps.legend import LegendEntry
 from maps.page import OSM_TILES
+from pipeline.kernel.decisions import geojson_bounds
 
 UMAP_SHAPES = {"circle": "Circle", "square": "Drop", "triangle": "Drop", "diamond": "Drop"}
 
@@ -63,24 +64,8 @@ def _feature(feature: Mapping[str, Any], entry: LegendEntry,
 
 
 def _bounds(collection: Mapping[str, Any]) -> tuple[float, float, float, float]:
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(c: Any) -> None:
-        if c and isinstance(c[0], (int, float)):
-            xs.append(c[0])
-            ys.append(c[1])
-        else:
-            for part in c:
-                walk(part)
-
-    for feature in collection["features"]:
-        geometry = feature.get("geometry")
-        if geometry and "coordinates" in geometry:
-            walk(geometry["coordinates"])
-    if not xs:
-        return (2.4, 46.6, 2.4, 46.6)  # the middle of France, for an empty layer
-    return (min(xs), min(ys), max(xs), max(ys))
+    bounds = geojson_bounds(f.get("geometry") for f in collection["features"])
+    return bounds or (2.4, 46.6, 2.4, 46.6)  # the middle of France, for an empty layer
 
 
 def umap_json(document: Mapping[str, Any]) -> str:

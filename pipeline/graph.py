@@ -1,15 +1,16 @@
 """The stage graph: what each stage of a run takes, gives, keeps and writes.
 
-    ingest ─────────────────┬─────────────┬──────────────┐
-      │ (Overpass only)     │             │              │ (council map)
-      ▼                     ▼             ▼              ▼
-    fetch ──► project ──► conflate ──► export          map
-                                  └──► review ──────────▲
+    ingest ─────────────────┬─────────────┬─────────────────────────┐
+      │ (Overpass only)     │             │                         │ (council map)
+      ▼                     ▼             ▼                         ▼
+    fetch ──► project ──► conflate ──► export                      map
+      │                           └──► review ──► context ──────────▲
+      └───────────────────────────────────────────┴─────────────────┘
 
 Each stage's value: ingest the source layer, fetch the OSM candidates, project the candidates
 in a metric CRS, conflate the decisions, export the change files and report, review the review
-file, map the map pages. The commands of the CLI run one stage and what it needs
-(`COMMANDS`); `run` runs them all.
+file, context the maps' background, map the map pages. The commands of the CLI run one
+stage and what it needs (`COMMANDS`); `run` runs them all.
 
 A stage declares its inputs (other stages' values), how its value is computed, its cache key,
 how the value is saved to and loaded from `<run>/work/` (if it is kept at all), and which files
@@ -74,6 +75,8 @@ GRAPH: dict[str, Stage] = {stage.name: stage for stage in (
           owns=lambda name: name in EXPORT_FILES or name.startswith("chunks/")),
     Stage("review", _fixed("conflate"), stages.review_stage, files=stages.review_files_of,
           owns=lambda name: name == stages.REVIEW_FILE, side=True),
+    # The maps' background, around what they show; not kept (the OSM files are the cache).
+    Stage("context", _fixed("review", "fetch"), stages.context_stage),
     Stage("map", stages.maps_inputs, stages.maps_stage, files=stages.maps_files_of,
           owns=lambda name: name in MAP_FILES),
 )}

@@ -28,8 +28,9 @@ from pipeline.intact_text import altered_values
 from pipeline.kernel.decisions import geometries_json
 from pipeline.kernel.errors import InputError, ProfileError
 from pipeline.kernel.osm import match_alternatives, tags_match
+from pipeline.kernel.reasons import Reason, as_reason, reason
 from pipeline.kernel.settings import Profile
-from pipeline.kernel.tag_rules import tag_problem, tags_problem
+from pipeline.kernel.tag_rules import tag_reason, tags_problem
 from pipeline.kernel.templates import TagTemplates, field_text, template_fields
 from pipeline.placement import (
     RawSample,
@@ -58,7 +59,7 @@ class SourceFeature:
     geometry: BaseGeometry | None  # EPSG:4326; None when the feature has no usable geometry
     tags: dict[str, str]
     attributes: dict[str, Any]
-    skip_reason: str | None = None
+    skip_reason: Reason | str | None = None  # text: from a hand-made layer
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ class SourceLayer:
                     "properties": {
                         "source_id": f.source_id,
                         "tags": f.tags,
-                        "skip_reason": f.skip_reason,
+                        "skip_reason": None if f.skip_reason is None else str(f.skip_reason),
+                        "why": None if f.skip_reason is None else as_reason(
+                            f.skip_reason).to_json(),
                         "attributes": f.attributes,
                     },
                 }
@@ -106,7 +109,7 @@ class SourceLayer:
                 geometry=shape(f["geometry"]) if f["geometry"] else None,
                 tags=dict(f["properties"]["tags"]),
                 attributes=dict(f["properties"]["attributes"]),
-                skip_reason=f["properties"]["skip_reason"],
+                skip_reason=_skip_reason(f["properties"]),
             )
             for f in data["features"]
         )
@@ -114,6 +117,14 @@ class SourceLayer:
         return cls(features, data["metric_crs"], dict(data.get("info", {})),
                    RawSample(sample["crs"], tuple(sample["x"]), tuple(sample["y"]))
                    if sample else None, data.get("gdal", ""))
+
+
+def _skip_reason(properties: Mapping[str, Any]) -> Reason | None:
+    why = properties.get("why")
+    if why is not None:
+        return Reason.from_json(why)
+    text = properties.get("skip_reason")
+    return None if text is None else as_reason(text)
 
 
 def file_digest(path: Path) -> dict[str, Any]:
@@ -211,8 +222,8 @@ def _refuse_altered_text(features: list[SourceFeature], path: Path,
         if name not in used:
             elsewhere.append(f"{features[index].source_id} ({name})")
         elif features[index].skip_reason is None:
-            result[index] = replace(features[index], skip_reason=f"field {name} {problem}; "
-                                    "fix the value in the source (it is never cut or changed)")
+            result[index] = replace(features[index], skip_reason=reason(
+                "altered_text", field=name, problem=problem))
     if elsewhere:
         log.warning("ingest: %d feature(s) hold values that GDAL does not read intact in fields "
                     "no tag uses: %s; those fields are shown as read", len(elsewhere),
@@ -240,10 +251,10 @@ def _outliers(features: list[SourceFeature], skip: bool
         i = usable[outlier.index]
         listed.append({"source_id": features[i].source_id, "km": round(outlier.km, 1)})
         if skip:
-            alone = "alone" if outlier.group == 1 else f"with {outlier.group - 1} other(s)"
-            features[i] = replace(features[i], skip_reason=(
-                f"outlier: {outlier.km:,.0f} km from the rest of the layer ({alone}); fix its "
-                "coordinates, or set source.outliers: keep"))
+            group = (reason("alone") if outlier.group == 1 else
+                     reason("with_others", n=outlier.group - 1))
+            features[i] = replace(features[i], skip_reason=reason(
+                "outlier", km=float(outlier.km), group=group))
     return features, listed
 
 
@@ -391,49 +402,48 @@ class FeatureBuilder:
         tags, problem = self.tags(attributes)
         return SourceFeature(source_id, geometry, tags, attributes, geometry_problem or problem)
 
-    def tags(self, attributes: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
+    def tags(self, attributes: Mapping[str, Any]) -> tuple[dict[str, str], Reason | None]:
         """The proposed tags, and why they make the feature unusable (None when they don't)."""
         rendered = self.templates.render(attributes)
         tags = rendered.tags
         if rendered.missing_required:
             key, name = rendered.missing_required[0]
-            return tags, f"field {name} is empty (required by tag {key})"
+            return tags, reason("required_field_empty", field=name, key=key)
         lost = [(key, fields) for key, fields in rendered.left_out if key in self.match_keys]
         if lost and not self.by_name and not tags_match(tags, self.match):
             key, fields = lost[0]
-            return tags, (f"tag {key} left out (field {', '.join(fields)} empty), so the "
-                          "feature is not of the kind osm.match describes")
+            return tags, reason("match_tag_left_out", key=key, fields=list(fields))
         return tags, _unwritable(tags)
 
 
-def _unwritable(tags: dict[str, str]) -> str | None:
+def _unwritable(tags: dict[str, str]) -> Reason | None:
     if tags_problem(tags) is None:  # the usual case, checked at once
         return None
     for key, value in tags.items():  # over 255 characters, or not XML: refused, not cut
-        problem = tag_problem(key, value)
+        problem = tag_reason(key, value)
         if problem:
-            return f"tag {key}: {problem}"
+            return reason("tag_unwritable", key=key, problem=problem)
     return None
 
 
 def _repair(geom: BaseGeometry | None,
-            valid: bool | None = None) -> tuple[BaseGeometry | None, str | None]:
+            valid: bool | None = None) -> tuple[BaseGeometry | None, Reason | None]:
     if geom is None or geom.is_empty:
-        return None, "empty geometry"
+        return None, reason("empty_geometry")
     if not (shapely.is_valid(geom) if valid is None else valid):
         fixed = shapely.make_valid(geom)
         polygonal = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type.endswith("Polygon")]
         if geom.geom_type.endswith("Polygon") and polygonal:
             fixed = shapely.union_all(polygonal)
         if fixed.is_empty or (fixed.geom_type != geom.geom_type and "Polygon" not in fixed.geom_type):
-            return None, f"invalid {geom.geom_type} geometry beyond repair"
+            return None, reason("invalid_geometry", type=geom.geom_type)
         geom = fixed
     if isinstance(geom, MultiPoint):
         # A point stored as a multi-point (often the same location twice) is one location.
         distinct = {(p.x, p.y) for p in geom.geoms}
         if len(distinct) == 1:
             return Point(next(iter(distinct))), None
-        return None, f"multi-point with {len(distinct)} distinct locations; expected one point"
+        return None, reason("multipoint", n=len(distinct))
     if geom.has_z:
         geom = shapely.force_2d(geom)
     return geom, None

@@ -14,12 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pipeline.kernel.reasons import Reason, reason
+
 # A NUL escape, or any surrogate escape (a valid pair is checked after parsing).
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _ALTERED = re.compile("[\x00\ud800-\udfff]")
 
 
-def altered_values(path: Path) -> dict[int, tuple[str, str]]:
+def altered_values(path: Path) -> dict[int, tuple[str, Reason]]:
     """Feature index -> (field, what is wrong) for the features of the GeoJSON `path` holding
     a value GDAL would alter; empty for a clean file (the usual case, seen at once)."""
     raw = path.read_bytes()
@@ -34,7 +36,7 @@ def altered_values(path: Path) -> dict[int, tuple[str, str]]:
     except (json.JSONDecodeError, RecursionError):
         return {}  # GDAL read it somehow; nothing more can be said
     features = collection.get("features") if isinstance(collection, dict) else None
-    found: dict[int, tuple[str, str]] = {}
+    found: dict[int, tuple[str, Reason]] = {}
     for index, feature in enumerate(features if isinstance(features, list) else []):
         properties = feature.get("properties") if isinstance(feature, dict) else None
         for field, value in (properties.items() if isinstance(properties, dict) else ()):
@@ -45,14 +47,14 @@ def altered_values(path: Path) -> dict[int, tuple[str, str]]:
     return found
 
 
-def _problem(value: Any) -> str | None:
+def _problem(value: Any) -> Reason | None:
     if not isinstance(value, str):
         return None
     bad = _ALTERED.search(value)
     if bad is None:
         return None
     code = ord(bad.group())
-    what = ("a NUL character" if code == 0 else
-            f"byte 0x{code - 0xDC00:02X}, which is not UTF-8" if 0xDC80 <= code <= 0xDCFF else
-            f"a lone surrogate U+{code:04X}")
-    return f"holds {what} at position {bad.start()}, which GDAL does not read intact"
+    what = (reason("nul") if code == 0 else
+            reason("not_utf8_byte", byte=f"{code - 0xDC00:02X}") if 0xDC80 <= code <= 0xDCFF else
+            reason("lone_surrogate", char=f"{code:04X}"))
+    return reason("not_intact", what=what, position=bad.start())

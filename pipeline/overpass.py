@@ -106,6 +106,14 @@ def fetch_from_overpass(
     return data
 
 
+def ask_overpass(profile: Profile, query: str, cache_dir: Path, refresh: bool = False, *,
+                 settings: HttpSettings | None = None) -> dict[str, Any]:
+    """The checked answer to one query (e.g. the maps' background), through the shared client
+    and its cache."""
+    with HttpClient(cache_dir, profile.name, settings or DEFAULT_SETTINGS, refresh) as http:
+        return OverpassClient(http, profile.osm.overpass_url).run(query).payload
+
+
 # --- the query ---------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ it needs, and returns its own value; none writes into the run folder (the runner
     decide_stage    one decision per source feature (`conflation`) → decisions
     export_stage    change files, chunks, tasks, report, import plan, read back through pyosmium
     review_stage    review.geojson
+    context_stage   the maps' background (streets, buildings, water) around the features
     maps_stage      the reviewer map, and the council map with a `map:` section
 
 `check` decides through the same functions (`decide`, `osm_from_files`).
@@ -49,7 +50,9 @@ from pipeline.kernel.osm import (
     describe_match,
     suspiciously_empty,
 )
+from pipeline.kernel.reasons import Reason, reason
 from pipeline.kernel.settings import Profile
+from pipeline.map_context import MapContext, context_from_files, context_from_overpass, map_box
 from pipeline.osm_files import is_overpass_answer, read_osm_file, read_osm_files_with_diffs
 from pipeline.placement import LOW_PRECISION_M, check_placement
 from pipeline.readback import validate_file
@@ -300,16 +303,16 @@ def run_facts(profile: Profile, layer: SourceLayer) -> RunFacts:
     return RunFacts(reviewer_decisions(profile), low, note)
 
 
-def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, str]:
+def _precision(profile: Profile, layer: SourceLayer) -> tuple[bool, Reason | None]:
     """Whether the source is low precision (every create or modify reviewed), and why."""
     step = layer.info.get("coordinate_step_m")
     if profile.source.low_precision is not None:
-        return profile.source.low_precision, "source.low_precision"
+        return profile.source.low_precision, reason("precision_profile")
     if layer.info.get("pdf_derived"):
-        return True, "a layer extracted from a PDF map"
+        return True, reason("precision_pdf")
     if step is not None and step > LOW_PRECISION_M:
-        return True, f"coordinates rounded to {step:.0f} m"
-    return False, ""
+        return True, reason("precision_rounded", step=float(step))
+    return False, None
 
 
 def reviewer_decisions(profile: Profile) -> dict[str, ReviewerDecision]:
@@ -458,7 +461,8 @@ def export_stage(ctx: RunContext, layer: SourceLayer, osm: OsmData,
     report = build_report(ctx, layer, osm, counts, len(changes.creates), len(changes.modifies))
     report["exports"] = result.summary()
     files = {**result.files,
-             "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n"}
+             # default=str: the paths of the parameters (match.decisions) as text
+             "report.json": json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"}
     log.info("export: %d objects created, %d modified, in %s (%d chunks, %d MapRoulette tasks)",
              len(changes.creates), len(changes.modifies), ctx.run_dir, len(result.chunks),
              len(changes.groups))
@@ -486,14 +490,43 @@ def review_files_of(ctx: RunContext, review: Review) -> dict[str, str]:
     return {REVIEW_FILE: review.text}
 
 
+def context_stage(ctx: RunContext, review: Review, osm: OsmData) -> MapContext | None:
+    """The background of the maps around the review's features: from `osm.context`, else the
+    run's extract, else (with `osm.context_query`) one Overpass query; None without any."""
+    box = map_box(f["geometry"] for f in review.features)
+    if box is None:
+        return None
+    files = context_files(ctx)
+    if files:
+        context: MapContext | None = context_from_files(files, box)
+    elif not osm_files(ctx) and ctx.profile.osm.context_query:
+        context = context_from_overpass(ctx.profile, box, ctx.cache / "overpass", ctx.refresh,
+                                        ctx.network_ends)
+    else:
+        return None
+    if context is not None:
+        log.info("map: background of %s from %s", context.counts(), context.origin)
+    return context
+
+
+def context_files(ctx: RunContext) -> list[Path]:
+    """The OSM files of the background: `osm.context`, else the run's extracts."""
+    chosen = ctx.profile.osm.context
+    if chosen is not None:
+        return list(chosen)
+    return [f for f in osm_files(ctx) if f.is_file() and not is_overpass_answer(f)]
+
+
 def maps_inputs(ctx: RunContext) -> tuple[str, ...]:
-    """The council map (a `map:` section) shows the source layer."""
-    return ("review", "ingest") if ctx.profile.map is not None else ("review",)
+    """The maps show the OSM objects and their background; the council map (a `map:`
+    section) the source layer."""
+    shown = ("review", "fetch", "context")
+    return (*shown, "ingest") if ctx.profile.map is not None else shown
 
 
-def maps_stage(ctx: RunContext, review: Review, layer: SourceLayer | None = None
-               ) -> dict[str, str]:
-    from maps.publish import REVIEWER_PAGE, map_files  # Folium: off the start-up path
+def maps_stage(ctx: RunContext, review: Review, osm: OsmData, context: MapContext | None,
+               layer: SourceLayer | None = None) -> dict[str, str]:
+    from maps.publish import REVIEWER_PAGE, MapInputs, map_files  # Folium: off the start-up path
 
     config = ctx.profile.map
     background = None
@@ -501,8 +534,12 @@ def maps_stage(ctx: RunContext, review: Review, layer: SourceLayer | None = None
         from pipeline.sources import read_background  # GeoPandas: only for a background
 
         background = read_background(config.background, config.background_layer)
-    files = map_files(ctx.profile, {"type": "FeatureCollection", "features": review.features},
-                      review.text, layer.to_json() if layer is not None else None, background)
+    inputs = MapInputs(
+        review={"type": "FeatureCollection", "features": review.features},
+        review_text=review.text, osm=osm, context=context.to_json() if context else None,
+        layer=layer.to_json() if layer is not None else None, background=background,
+        earlier={k: asdict(v) for k, v in reviewer_decisions(ctx.profile).items()})
+    files = map_files(ctx.profile, inputs)
     log.info("map: %d features on %s", len(review.features), ctx.run_dir / REVIEWER_PAGE)
     return files
 

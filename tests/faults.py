@@ -75,20 +75,19 @@ def processes_mentioning(token: str) -> list[int]:
     return found
 
 
-# multiprocessing's resource tracker: one per interpreter, started by the first Dask cluster or
-# process pool of the test session (an earlier test of the same worker) and kept until the
-# interpreter exits; not a process a run left behind.
-_INTERPRETER_HELPERS = (b"multiprocessing.resource_tracker",)
+# Python's own helper, started once per interpreter by the first process pool (a Dask
+# LocalCluster of an earlier test in the same pytest worker) and kept until it exits: not a
+# process a run left behind.
+RESOURCE_TRACKER = b"multiprocessing.resource_tracker"
 
 
 def children_of(pid: int) -> list[int]:
-    """The live child processes of `pid`, but for the interpreter's own helpers (above)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and \
                     (entry / "stat").read_text().split(") ")[-1].split()[1] == str(pid) and \
-                    not any(h in (entry / "cmdline").read_bytes() for h in _INTERPRETER_HELPERS):
+                    RESOURCE_TRACKER not in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except (OSError, IndexError):
             continue

@@ -50,16 +50,16 @@ def _osm_answer(data: Path, tmp_path: Path, edit: object = None, name: str = "an
 LONG = "a" * 300
 PROFILE_CASES = {
     "distance NaN": ("distance: 30", "distance: .nan",
-                     r"match\.distance \(line 22\): expected a finite number \(metres\) greater "
+                     r"match\.distance \(line 25\): expected a finite number \(metres\) greater "
                      r"than 0 and at most 50000, got nan"),
-    "distance inf": ("distance: 30", "distance: .inf", r"match\.distance \(line 22\).* got inf"),
+    "distance inf": ("distance: 30", "distance: .inf", r"match\.distance \(line 25\).* got inf"),
     "distance 1e308": ("distance: 30", "distance: 1e308",
-                       r"match\.distance \(line 22\).* got 1e\+308"),
+                       r"match\.distance \(line 25\).* got 1e\+308"),
     "python tag": ("distance: 30", "distance: !!python/name:os.system",
-                   r"match\.distance \(line 22\): YAML tag '!!python/name:os\.system' is not "
+                   r"match\.distance \(line 25\): YAML tag '!!python/name:os\.system' is not "
                    r"allowed"),
     "int thirty": ("distance: 30", 'distance: !!int "thirty"',
-                   r"match\.distance \(line 22\): expected a number, got 'thirty' that YAML "
+                   r"match\.distance \(line 25\): expected a number, got 'thirty' that YAML "
                    r"cannot read as !!int"),
     "name with NUL": ("name: grenoble-parking-meters", 'name: "grenoble\\0x"',
                       r"name \(line 3\): 'grenoble\\x00x' holds a NUL character; expected "
@@ -75,7 +75,7 @@ PROFILE_CASES = {
                              "bounds: [5.6776, 45.1541, 500, 45.2140]",
                              r"osm\.bounds \(line 16\).*\(longitudes -180 to 180"),
     "threshold 2": ("  distance: 30", "  distance: 30\n  match_threshold: 2",
-                    r"match\.match_threshold \(line 23\): expected a finite number \(score\) at "
+                    r"match\.match_threshold \(line 26\): expected a finite number \(score\) at "
                     r"least 0 and at most 1, got 2\.0"),
     "timeout 0": ("  file: ", "  timeout: 0\n  file: ",
                   r"osm\.timeout \(line 13\): expected a finite number \(seconds\) at least 1"),

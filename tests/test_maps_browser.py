@@ -58,9 +58,14 @@ def browser() -> Iterator[Any]:
 def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
     contexts = []
 
-    def opener(html: str, name: str = "page.html") -> Opened:
-        path = tmp_path / name
-        path.write_text(html, encoding="utf-8")
+    def opener(html: str | Path, name: str = "page.html", tile: bytes | None = PNG) -> Opened:
+        """Open `html` (a page's text, or a page written by a run); tiles get `tile`, or
+        fail as they do offline when it is None."""
+        if isinstance(html, Path):
+            path = html
+        else:
+            path = tmp_path / name
+            path.write_text(html, encoding="utf-8")
         context = browser.new_context(viewport={"width": 1200, "height": 800}, accept_downloads=True)
         contexts.append(context)
         page = context.new_page()
@@ -78,8 +83,8 @@ def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
             if r.request.url.startswith("file://"):
                 r.continue_()
             else:  # never reach the network: a tile gets a 1-pixel PNG, anything else a 404
-                tile = r.request.url.startswith("https://tile.openstreetmap.org/")
-                r.fulfill(status=200 if tile else 404, body=PNG if tile else b"",
+                image = tile if r.request.url.startswith("https://tile.openstreetmap.org/") else None
+                r.fulfill(status=404 if image is None else 200, body=image or b"",
                           content_type="image/png")
 
         page.route("**/*", route)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -13,6 +13,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.kernel.osm import OsmElement
+from pipeline.kernel.reasons import Reason, english, reason
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,18 @@ class TagMerge:
     def changes_anything(self) -> bool:
         return bool(self.new or self.changed or self.removed)
 
-    def kept_text(self, limit: int = 3) -> str:
-        """"; OSM's value kept: name 'X' (source 'Y')" for a reason, or "" when none was."""
+    def kept_reason(self, limit: int = 3) -> Reason | None:
+        """"; OSM's value kept: name 'X' (source 'Y')" for a reason, or None when none was."""
         if not self.kept:
-            return ""
-        shown = [f"{k} '{osm}' (source '{src}')" for k, (osm, src) in list(self.kept.items())[:limit]]
-        more = f" and {len(self.kept) - limit} more" if len(self.kept) > limit else ""
-        return "; OSM's value kept: " + ", ".join(shown) + more
+            return None
+        shown = [reason("kept_value", key=k, osm=osm, source=src)
+                 for k, (osm, src) in list(self.kept.items())[:limit]]
+        return reason("kept", values=shown, more=and_more(len(self.kept) - limit))
+
+
+def and_more(n: int) -> Reason | None:
+    """" and 3 more" after a list cut short (None when nothing was left out)."""
+    return reason("and_more", n=n) if n > 0 else None
 
 
 CREATE = "create"
@@ -58,7 +64,7 @@ class SourceLike(Protocol):
     @property
     def tags(self) -> dict[str, str]: ...
     @property
-    def skip_reason(self) -> str | None: ...
+    def skip_reason(self) -> Reason | str | None: ...
 
 
 class Candidate(NamedTuple):
@@ -91,6 +97,9 @@ class Decision:
     # street) and, in the same order, their proposed final tags. `osm` stays the first one.
     extra_osm: tuple[OsmElement, ...] = ()
     extra_tags: tuple[dict[str, str], ...] = ()
+    # `reason` as data, the outermost first (`pipeline.kernel.reasons`): the reviewer map says
+    # it in the page's language. Empty for a decision made elsewhere with text only.
+    why: tuple[Reason, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.extra_osm) != len(self.extra_tags):
@@ -131,6 +140,7 @@ class Decision:
             "source_tags": self.source_tags,
             "extra_osm": [e.to_json() for e in self.extra_osm],
             "extra_tags": [dict(t) for t in self.extra_tags],
+            "why": [r.to_json() for r in self.why],
         }
 
     @classmethod
@@ -156,7 +166,20 @@ class Decision:
             source_tags=dict(data.get("source_tags", {})),
             extra_osm=tuple(OsmElement.from_json(e) for e in data.get("extra_osm", ())),
             extra_tags=tuple(dict(t) for t in data.get("extra_tags", ())),
+            why=tuple(Reason.from_json(r) for r in data.get("why", ())),
         )
+
+
+def because(*chain: Reason) -> dict[str, Any]:
+    """The `reason` and `why` fields of a decision said by `chain` (outermost first)."""
+    return {"reason": english(chain), "why": chain}
+
+
+def as_review(decision: Decision, why: Reason) -> Decision:
+    """The decision held for review because of `why`; a review already says both."""
+    if decision.decision == REVIEW:
+        return replace(decision, **because(why, *decision.why))
+    return replace(decision, decision=REVIEW, proposed=decision.decision, **because(why))
 
 
 def geometries_json(geometries: Sequence[BaseGeometry | None]) -> list[dict[str, Any] | None]:
@@ -173,6 +196,26 @@ def geometries_json(geometries: Sequence[BaseGeometry | None]) -> list[dict[str,
             {"type": "Point", "coordinates": xs[i]} if i in xs else mapping(g)
             for i, g in enumerate(geometries)]
 
+
+
+def geojson_bounds(geometries: Iterable[Mapping[str, Any] | None]
+                   ) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of GeoJSON geometries, None when none has a point."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if c and isinstance(c[0], (int, float)):
+            xs.append(c[0])
+            ys.append(c[1])
+        else:
+            for part in c:
+                walk(part)
+
+    for geometry in geometries:
+        if geometry and "coordinates" in geometry:
+            walk(geometry["coordinates"])
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
 def decisions_json(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     """`[d.to_json() for d in decisions]`, faster."""

@@ -61,6 +61,11 @@ class OsmConfig:
     timeout: int = 180  # Overpass [timeout:…] in seconds
     maxsize: int = 536870912  # Overpass [maxsize:…] in bytes
     max_tiles: int = 64  # most Overpass queries (tiles of 0.5°) one fetch may send
+    # OSM files drawn as the maps' background (streets, buildings, water); null: the run's own
+    # extract (not a recorded Overpass answer, which holds candidates only); []: none.
+    context: list[Path] | None = None
+    # Without a local extract: ask Overpass once for the background around the layer.
+    context_query: bool = False
 
 
 @dataclass(frozen=True)

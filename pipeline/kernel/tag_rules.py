@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from pipeline.kernel.reasons import Reason, reason
+
 MAX_LENGTH = 255  # the OSM API's limit for keys and values, in Unicode characters
 
 # Characters outside XML 1.0's Char production: C0 controls other than tab, newline and carriage
@@ -17,32 +19,39 @@ MAX_LENGTH = 255  # the OSM API's limit for keys and values, in Unicode characte
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def text_problem(text: str, what: str) -> str | None:
+def text_problem(text: str, what: Reason) -> Reason | None:
     """Why `text` cannot be written as a tag key or value, or None when it can."""
     if not text.strip():
-        return f"{what} is empty" if not text else f"{what} is only white space"
+        return reason("text_empty" if not text else "text_blank", what=what)
     if len(text) > MAX_LENGTH:
-        return f"{what} has {len(text)} characters, more than the {MAX_LENGTH} OSM allows"
+        return reason("text_long", what=what, length=len(text), max=MAX_LENGTH)
     bad = _NOT_XML.search(text)
     if bad:
-        return (f"{what} holds character U+{ord(bad.group()):04X} at position {bad.start()}, "
-                "which XML cannot carry")
+        return reason("text_not_xml", what=what, char=f"{ord(bad.group()):04X}",
+                      position=bad.start())
     return None
 
 
-def tag_problem(key: str, value: str) -> str | None:
+def tag_reason(key: str, value: str) -> Reason | None:
     """Why the tag `key=value` cannot go into a change file, or None when it can."""
-    return text_problem(key, "key") or text_problem(value, f"value of {_shown(key)}")
+    return text_problem(key, reason("what_key")) or text_problem(
+        value, reason("what_value", key=_shown(key)))
 
 
-def tags_problem(tags: Mapping[str, str]) -> str | None:
+def tag_problem(key: str, value: str) -> str | None:
+    """`tag_reason` in words."""
+    problem = tag_reason(key, value)
+    return None if problem is None else str(problem)
+
+
+def tags_problem(tags: Mapping[str, str]) -> Reason | None:
     """The first problem among `tags`, in key order, or None."""
     texts = [*tags, *tags.values()]
     if all(0 < len(t) <= MAX_LENGTH and not t.isspace() for t in texts) and not _NOT_XML.search(
             "".join(texts)):
         return None  # the usual case, seen at once; otherwise find and explain the first problem
     for key in sorted(tags):
-        problem = tag_problem(key, tags[key])
+        problem = tag_reason(key, tags[key])
         if problem:
             return problem
     return None

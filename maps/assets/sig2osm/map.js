@@ -1,4 +1,4 @@
-/* sig2osm maps: reviewer and council layers on a Leaflet map (AGPL-3.0-or-later).
+/* sig2osm maps, part 5 of 5: the reviewer and council pages (AGPL-3.0-or-later).
  *
  * Safety rule: every string that comes from data reaches the page through textContent or a DOM
  * property, never through innerHTML; links are only built from validated OSM ids.
@@ -6,171 +6,8 @@
 (function () {
   "use strict";
 
-  var OSM_ID = /^(node|way|relation)\/([0-9]+)$/;
-
-  function readJson(id) {
-    return JSON.parse(document.getElementById(id).textContent);
-  }
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) { node.className = cls; }
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    return node;
-  }
-
-  function link(href, text) {
-    var a = el("a", null, text);
-    a.href = href;
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    return a;
-  }
-
-  function num(value, locale, digits) {
-    return Number(value).toLocaleString(locale, {maximumFractionDigits: digits});
-  }
-
-  // --- point layer: every point of a category drawn in one canvas pass ------------------------
-  //
-  // One Leaflet layer per category instead of one per feature: 50 000 points cost one path on
-  // the canvas renderer, which still does hit-testing (click, hover) through _containsPoint.
-
-  var SHAPES = {
-    square: [[-1, -1], [1, -1], [1, 1], [-1, 1]],
-    triangle: [[0, -1.2], [1.1, 0.8], [-1.1, 0.8]],
-    diamond: [[0, -1.3], [1.3, 0], [0, 1.3], [-1.3, 0]]
-  };
-
-  function pointsOf(geometry) {
-    if (geometry.type === "Point") { return [geometry.coordinates]; }
-    if (geometry.type === "MultiPoint") { return geometry.coordinates; }
-    return [];
-  }
-
-  var PointLayer = L.Path.extend({
-    options: {radius: 6, shape: "circle", fill: true, weight: 1},
-
-    initialize: function (features, options) {
-      L.setOptions(this, options);
-      this.features = features;
-      this._latlngs = [];
-      this._owner = [];  // index in features of each point
-      this._points = [];
-      this.drawn = 0;
-      var self = this;
-      features.forEach(function (f, i) {
-        pointsOf(f.geometry).forEach(function (c) {
-          self._latlngs.push(L.latLng(c[1], c[0]));
-          self._owner.push(i);
-        });
-      });
-    },
-
-    getBounds: function () { return L.latLngBounds(this._latlngs); },
-
-    _project: function () {
-      var map = this._map, pts = [], minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-      for (var i = 0; i < this._latlngs.length; i++) {
-        var p = map.latLngToLayerPoint(this._latlngs[i]);
-        pts.push(p);
-        if (p.x < minX) { minX = p.x; } if (p.x > maxX) { maxX = p.x; }
-        if (p.y < minY) { minY = p.y; } if (p.y > maxY) { maxY = p.y; }
-      }
-      this._points = pts;
-      var r = this.options.radius * 1.4 + this.options.weight;
-      this._pxBounds = pts.length ? L.bounds([minX - r, minY - r], [maxX + r, maxY + r]) : null;
-    },
-
-    _update: function () { if (this._map) { this._updatePath(); } },
-
-    _empty: function () { return !this._points.length; },
-
-    // Points are stamped from a small pre-drawn image: 50 000 image copies rasterise far
-    // faster than one path of 50 000 circles.
-    _sprite: function () {
-      if (this._stamp) { return this._stamp; }
-      var o = this.options, ratio = window.devicePixelRatio || 1;
-      var half = Math.ceil(o.radius * 1.4 + o.weight), size = 2 * half;
-      var canvas = document.createElement("canvas");
-      canvas.width = canvas.height = Math.ceil(size * ratio);
-      var ctx = canvas.getContext("2d");
-      ctx.scale(ratio, ratio);
-      ctx.beginPath();
-      var corners = SHAPES[o.shape];
-      if (corners) {
-        corners.forEach(function (c, i) {
-          var x = half + c[0] * o.radius, y = half + c[1] * o.radius;
-          if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
-        });
-        ctx.closePath();
-      } else {
-        ctx.arc(half, half, o.radius, 0, Math.PI * 2, false);
-      }
-      ctx.globalAlpha = o.fillOpacity;
-      ctx.fillStyle = o.fillColor;
-      ctx.fill();
-      ctx.globalAlpha = o.opacity;
-      ctx.lineWidth = o.weight;
-      ctx.strokeStyle = o.color;
-      ctx.stroke();
-      this._stamp = {canvas: canvas, half: half, size: size};
-      return this._stamp;
-    },
-
-    _updatePath: function () {
-      var renderer = this._renderer;
-      if (!renderer._drawing || this._empty()) { return; }
-      var ctx = renderer._ctx, stamp = this._sprite(), seen = -1, drawn = 0;
-      var area = renderer._bounds, h = stamp.half;  // the canvas, in layer points
-      ctx.globalAlpha = 1;
-      for (var i = 0; i < this._points.length; i++) {
-        var p = this._points[i];
-        if (p.x + h < area.min.x || p.x - h > area.max.x || p.y + h < area.min.y || p.y - h > area.max.y) {
-          continue;
-        }
-        ctx.drawImage(stamp.canvas, p.x - stamp.half, p.y - stamp.half, stamp.size, stamp.size);
-        if (this._owner[i] !== seen) { seen = this._owner[i]; drawn += 1; }
-      }
-      this.drawn = drawn;  // features painted by the last pass, in view (what rendered() reports)
-    },
-
-    // The topmost point under the mouse; remembered for the click or hover that asked.
-    _containsPoint: function (p) {
-      var r = this.options.radius + this._clickTolerance();
-      for (var i = this._points.length - 1; i >= 0; i--) {
-        var q = this._points[i];
-        if (Math.abs(q.x - p.x) <= r && Math.abs(q.y - p.y) <= r && q.distanceTo(p) <= r) {
-          this.hit = this._owner[i];
-          this.hitLatLng = this._latlngs[i];
-          return true;
-        }
-      }
-      return false;
-    }
-  });
-
-  function swatch(colour, shape) {
-    var ns = "http://www.w3.org/2000/svg";
-    var svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("width", "14");
-    svg.setAttribute("height", "14");
-    svg.setAttribute("viewBox", "-7 -7 14 14");
-    svg.setAttribute("class", "s2o-swatch");
-    var corners = SHAPES[shape];
-    var mark;
-    if (corners) {
-      mark = document.createElementNS(ns, "polygon");
-      mark.setAttribute("points", corners.map(function (c) { return c[0] * 5 + "," + c[1] * 5; }).join(" "));
-    } else {
-      mark = document.createElementNS(ns, "circle");
-      mark.setAttribute("r", "5");
-    }
-    mark.style.fill = colour;
-    mark.style.stroke = "#333";
-    svg.appendChild(mark);
-    return svg;
-  }
+  var lib = window.sig2osmLib, el = lib.el, link = lib.link, num = lib.num, swatch = lib.swatch;
+  var PointLayer = lib.PointLayer, OSM_ID = lib.OSM_ID;
 
   // --- layers ----------------------------------------------------------------------------------
 
@@ -202,19 +39,23 @@
     return {feature: layer._s2oFeature, at: e.latlng};
   }
 
-  function bindInteractions(map, group, popup, tooltip) {
+  function bindInteractions(map, group, popup, tooltip, at) {
     var tip = L.tooltip({direction: "top", offset: [0, -6]}), current = null;
+    at = at || featureAt;
     group.on("click", function (e) {
-      var hit = featureAt(e);
+      var hit = at(e);
       map.closeTooltip(tip);
       current = null;
-      L.popup({maxWidth: 440, maxHeight: 420}).setLatLng(hit.at).setContent(popup(hit.feature)).openOn(map);
+      var content = popup(hit.feature, hit);
+      if (content) {
+        L.popup({maxWidth: 460, maxHeight: 440}).setLatLng(hit.at).setContent(content).openOn(map);
+      }
     });
     group.on("mousemove", function (e) {
-      var hit = featureAt(e);
+      var hit = at(e);
       if (hit.feature !== current) {
         current = hit.feature;
-        tip.setContent(el("span", null, tooltip(hit.feature)));
+        tip.setContent(el("span", null, tooltip(hit.feature, hit)));
       }
       tip.setLatLng(hit.at);
       if (!map.hasLayer(tip)) { map.openTooltip(tip); }
@@ -228,6 +69,7 @@
       var box = el("div", "s2o-legend leaflet-bar");
       box.appendChild(el("div", "s2o-legend-title", title));
       entries.forEach(function (entry) {
+        if (entry.heading) { box.appendChild(el("div", "s2o-legend-title s2o-legend-sub", entry.heading)); return; }
         var row = el("label", "s2o-legend-row");
         var box2 = el("input");
         box2.type = "checkbox";
@@ -237,9 +79,11 @@
           if (box2.checked) { map.addLayer(entry.layer); } else { map.removeLayer(entry.layer); }
         });
         row.appendChild(box2);
-        row.appendChild(swatch(entry.colour, entry.shape));
+        row.appendChild(swatch(entry.colour, entry.shape, entry.stroke));
         row.appendChild(el("span", "s2o-legend-label", entry.label));
-        row.appendChild(el("span", "s2o-legend-count", num(entry.count, document.documentElement.lang, 0)));
+        if (entry.count !== undefined) {
+          row.appendChild(el("span", "s2o-legend-count", num(entry.count, document.documentElement.lang, 0)));
+        }
         box.appendChild(row);
       });
       L.DomEvent.disableClickPropagation(box);
@@ -251,11 +95,11 @@
   }
 
   // Fit the view first, then add the layers: each layer is projected once, not twice.
-  function show(map, groups, timings) {
+  function show(map, groups, timings, extra) {
     var bounds = L.latLngBounds([]);
     groups.forEach(function (g) { if (g.getLayers().length) { bounds.extend(g.getBounds()); } });
     if (bounds.isValid()) { map.fitBounds(bounds, {padding: [24, 24], maxZoom: 18, animate: false}); }
-    groups.forEach(function (g) { g.addTo(map); });
+    (extra || []).concat(groups).forEach(function (g) { g.addTo(map); });
     timings.shown = performance.now();
     requestAnimationFrame(function () {
       requestAnimationFrame(function () { timings.painted = performance.now(); });
@@ -270,11 +114,18 @@
     (cfg.attributions || []).forEach(function (html) { map.attributionControl.addAttribution(html); });
   }
 
-  function background(map, data, renderer) {
+  function background(data, renderer) {
     if (!data) { return null; }
     return L.geoJSON(data, {interactive: false, style: function () {
       return {color: "#6b6b6b", weight: 2, dashArray: "6 4", fill: true, fillColor: "#ffffff",
               fillOpacity: 0.5, renderer: renderer};
+    }});
+  }
+
+  function coverageLayer(geometry, renderer) {
+    if (!geometry) { return null; }
+    return L.geoJSON(geometry, {interactive: false, style: function () {
+      return {color: "#444", weight: 1.5, dashArray: "8 5", fill: false, renderer: renderer};
     }});
   }
 
@@ -296,18 +147,15 @@
       (b.getSouth() - d).toFixed(6);
   }
 
-  function osmLink(id, text) {
-    var m = OSM_ID.exec(id || "");
-    return m ? link("https://www.openstreetmap.org/" + m[1] + "/" + m[2], text || id) : el("span", null, id);
-  }
-
   function tagRows(props, t) {
     var rows = [];
     var changed = props.tags_changed || {}, added = props.tags_new || {}, kept = props.tags_kept || {};
+    var removed = props.tags_removed || {};
     Object.keys(changed).sort().forEach(function (k) {
       rows.push([k, changed[k].old, changed[k].new, t.tag_changed, "s2o-changed"]);
     });
     Object.keys(added).sort().forEach(function (k) { rows.push([k, "", added[k], t.tag_new, "s2o-new"]); });
+    Object.keys(removed).sort().forEach(function (k) { rows.push([k, removed[k], "", t.tag_removed, "s2o-removed"]); });
     Object.keys(kept).sort().forEach(function (k) {
       rows.push([k, kept[k].osm, kept[k].source, t.tag_kept, "s2o-kept"]);
     });
@@ -333,27 +181,53 @@
     return table;
   }
 
-  function candidateList(props, cfg) {
+  function candidateList(props, cfg, review, i) {
     var t = cfg.texts, cands = props.candidates || [];
     if (!cands.length) { return null; }
     var box = el("div", "s2o-candidates");
     box.appendChild(el("div", "s2o-subtitle", t.candidates));
-    var list = el("ul");
+    var list = el("ol");
     cands.forEach(function (c) {
       var li = el("li");
-      li.appendChild(osmLink(c.osm_id));
+      li.appendChild(lib.osmLink(c.osm_id));
       var bits = [];
       if (c.distance_m !== null && c.distance_m !== undefined) { bits.push(num(c.distance_m, cfg.locale, 1) + " m"); }
       if (c.score !== null && c.score !== undefined) { bits.push(t.score + " " + num(c.score, cfg.locale, 2)); }
       li.appendChild(document.createTextNode(" — " + bits.join(", ")));
+      if (review && review.reviewable(i) && OSM_ID.test(c.osm_id || "")) {
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(lib.button(t.this_one, "s2o-this-one", function () {
+          review.pos = review.queue.indexOf(i);
+          review.choose("match", c.osm_id);
+        }));
+      }
       list.appendChild(li);
     });
     box.appendChild(list);
     return box;
   }
 
-  function reviewerPopup(feature, cfg) {
-    var p = feature.properties || {}, t = cfg.texts;
+  function reasonText(p, cfg) {
+    return Array.isArray(p.why) && p.why.length ? lib.sayWhy(p.why, cfg.reasons, cfg.locale) : p.reason;
+  }
+
+  // The matched OSM object beside the source feature: the pair a line joins.
+  function pairedObject(p, cfg, osm) {
+    var object = p.decision !== "missing" && osm.byKey[p.osm_id];
+    if (!object) { return null; }
+    var t = cfg.texts, box = el("div", "s2o-pair");
+    var title = el("div", "s2o-subtitle");
+    title.appendChild(el("span", null, t.osm_object + " "));
+    title.appendChild(lib.osmLink(p.osm_id));
+    title.appendChild(el("span", "s2o-source-id", " " + t.version + " " + object.properties.version));
+    box.appendChild(title);
+    var tags = lib.keyValues(object.properties.tags, [t.key, t.osm_value]);
+    if (tags) { box.appendChild(tags); }
+    return box;
+  }
+
+  function reviewerPopup(i, cfg, osm, review) {
+    var feature = cfg.features[i], p = feature.properties || {}, t = cfg.texts;
     var root = el("div", "s2o-popup");
     var title = el("div", "s2o-popup-title");
     var entry = cfg.byKey[p.decision] || {label: p.decision, colour: "#999"};
@@ -363,51 +237,144 @@
       title.appendChild(el("span", "s2o-source-id", t.source_id + " " + p.source_id));
     }
     root.appendChild(title);
-    if (p.reason) { root.appendChild(el("p", "s2o-reason", p.reason)); }
+    var why = reasonText(p, cfg);
+    if (why) { root.appendChild(el("p", "s2o-reason", why)); }
     if (p.distance_m !== null && p.distance_m !== undefined) {
       root.appendChild(el("p", "s2o-distance", t.distance + t.colon + num(p.distance_m, cfg.locale, 1) + " m"));
     }
+    if (p.decision === "skip") {  // nothing of it is to upload: no link to JOSM, no "added"
+      root.appendChild(el("p", "s2o-note", t.skip_note));
+      var proposed = lib.keyValues(p.tags, [t.key, t.proposed_value]);
+      if (proposed) { root.appendChild(el("div", "s2o-subtitle", t.proposed_tags)); root.appendChild(proposed); }
+      return root;
+    }
     var links = el("p", "s2o-links");
-    if (OSM_ID.test(p.osm_id || "")) { links.appendChild(osmLink(p.osm_id, t.open_osm + " (" + p.osm_id + ")")); }
+    if (OSM_ID.test(p.osm_id || "")) { links.appendChild(lib.osmLink(p.osm_id, t.open_osm + " (" + p.osm_id + ")")); }
     var josm = josmUrl(p, feature);
     if (josm) {
       if (links.childNodes.length) { links.appendChild(document.createTextNode(" · ")); }
       links.appendChild(link(josm, t.open_josm));
     }
     root.appendChild(links);
+    if (review && review.reviewable(i)) {
+      var choice = review.choiceOf(i);
+      if (choice) { root.appendChild(el("p", "s2o-choice s2o-choice-" + choice.decision, review.describeChoice(choice))); }
+      root.appendChild(review.actions(i));
+    }
     var table = tagTable(p, t);
     if (table) { root.appendChild(el("div", "s2o-subtitle", t.tags)); root.appendChild(table); }
-    var cands = candidateList(p, cfg);
+    var pair = pairedObject(p, cfg, osm);
+    if (pair) { root.appendChild(pair); }
+    var cands = candidateList(p, cfg, review, i);
     if (cands) { root.appendChild(cands); }
     return root;
   }
 
+  function describeSource(i, cfg) {
+    var p = cfg.features[i].properties || {}, entry = cfg.byKey[p.decision] || {label: p.decision};
+    var li = el("li");
+    li.appendChild(el("strong", null, entry.label));
+    li.appendChild(el("span", null, " " + cfg.texts.source_id + " " + p.source_id + " — " + reasonText(p, cfg)));
+    return li;
+  }
+
+  function osmLegend(cfg, osmParts, links, context, coverage) {
+    var t = cfg.texts, C = lib.COLOURS, rows = [{heading: "OpenStreetMap"}];
+    osmParts.forEach(function (part) {
+      rows.push({label: part.compared ? t.osm_compared : t.osm_objects, colour: part.compared ? C.compared : C.other,
+                 shape: "diamond", count: part.count, layer: part.group});
+    });
+    if (links.match.links.length) {
+      rows.push({label: t.links, colour: C.match, shape: "line", count: links.match.links.length, layer: links.match});
+    }
+    if (links.candidate.links.length) {
+      rows.push({label: t.candidates, colour: C.candidate, shape: "dashed", count: links.candidate.links.length,
+                 layer: links.candidate});
+    }
+    if (coverage) { rows.push({label: t.coverage, colour: "#444", shape: "dashed", layer: coverage}); }
+    if (context) { rows.push({label: t.background, colour: "#bbb1a6", shape: "line", layer: context}); }
+    return rows;
+  }
+
   function reviewer(map, cfg) {
     var timings = {start: performance.now()};
-    var data = readJson(cfg.data_id);
+    var data = lib.readJson(cfg.data_id), extra = lib.readJson(cfg.osm_id) || {};
     timings.parsed = performance.now();
     var renderer = L.canvas({padding: 0.5});
+    cfg.features = data.features;
     cfg.byKey = {};
     var byDecision = {};
     cfg.entries.forEach(function (entry) { cfg.byKey[entry.key] = entry; byDecision[entry.key] = []; });
-    data.features.forEach(function (f) {
+    var index = new Map();
+    data.features.forEach(function (f, i) {
+      index.set(f, i);
       if (f.geometry && byDecision[f.properties.decision]) { byDecision[f.properties.decision].push(f); }
     });
+    var osm = lib.osmFeatures(extra.objects);
+    var named = lib.linksOf(data.features, osm.byKey);
+    var links = {};
+    ["match", "candidate"].forEach(function (kind) {
+      links[kind] = new lib.LinkLayer(named.links.filter(function (l) { return l.kind === kind; }), data.features,
+        osm.byKey, {renderer: renderer, color: lib.COLOURS[kind], weight: kind === "match" ? 2.5 : 2,
+                    dashArray: kind === "candidate" ? "5 4" : null});
+    });
+    var locate = function (i) {
+      var c = lib.firstPoint(data.features[i].geometry);
+      return L.latLng(c[1], c[0]);
+    };
+    var state = {map: map, cfg: cfg, features: data.features, osm: osm, renderer: renderer, locate: locate};
+    var open = state.open = function (i) {
+      L.popup({maxWidth: 460, maxHeight: 440}).setLatLng(locate(i))
+        .setContent(reviewerPopup(i, cfg, osm, state.review)).openOn(map);
+    };
     var groups = [];
     cfg.entries.forEach(function (entry) {
       if (!byDecision[entry.key].length) { return; }
       entry.layer = layerFor(byDecision[entry.key], entry, renderer);
-      bindInteractions(map, entry.layer, function (f) { return reviewerPopup(f, cfg); }, function (f) {
+      bindInteractions(map, entry.layer, function (f, hit) {
+        return reviewerPopup(index.get(f), cfg, osm, state.review);
+      }, function (f) {
         var p = f.properties;
         return entry.label + (p.source_id ? " — " + p.source_id : "") + (p.osm_id ? " — " + p.osm_id : "");
       });
       groups.push(entry.layer);
     });
+    var osmParts = lib.osmLayers(osm, named.named, renderer);
+    osmParts.forEach(function (part) {
+      bindInteractions(map, part.group, function (f) {
+        if (state.review && state.review.picked(f.properties.osm_id)) { return null; }
+        return lib.osmPopup(f, (named.named[f.properties.osm_id] || []), cfg,
+                            function (i) { return describeSource(i, cfg); });
+      }, function (f) { return f.properties.osm_id; }, lib.osmAt);
+    });
+    ["match", "candidate"].forEach(function (kind) {
+      bindInteractions(map, links[kind], function (f, hit) {
+        var chosen = links[kind].links[hit.index];
+        var root = reviewerPopup(chosen.feature, cfg, osm, state.review);
+        root.appendChild(lib.osmPopup(osm.byKey[chosen.osm], [], cfg, null));
+        return root;
+      }, function (f, hit) {
+        var chosen = links[kind].links[hit.index];
+        return (data.features[chosen.feature].properties.source_id || "") + " — " + chosen.osm;
+      }, function (e) {
+        var layer = e.layer || e.propagatedFrom;
+        return {feature: layer.links[layer.hit], index: layer.hit, at: layer.hitLatLng};
+      });
+    });
+    var context = extra.context ? new lib.ContextLayer(extra.context) : null;
+    var coverage = coverageLayer(extra.coverage, renderer);
     timings.built = performance.now();
     attribution(map, cfg);
-    legend(map, cfg.texts.legend_reviewer, cfg.entries);
-    show(map, groups, timings);
-    return {map: map, groups: groups, data: data, features: data.features.length, timings: timings};
+    var osmGroups = osmParts.map(function (part) { return part.group; });
+    legend(map, cfg.texts.legend_reviewer, cfg.entries.concat(
+      osmLegend(cfg, osmParts, links, context, coverage)));
+    var under = [context, coverage, links.candidate, links.match].filter(Boolean).concat(osmGroups);
+    show(map, groups, timings, under);
+    state.review = new lib.Review(state);
+    state.review.changed();
+    return {map: map, groups: groups, data: data, features: data.features.length, timings: timings,
+            osm: osm, osmParts: osmParts, links: links, context: context, coverage: coverage,
+            review: state.review, locate: locate};
   }
 
   // --- council map -----------------------------------------------------------------------------
@@ -445,10 +412,11 @@
 
   function council(map, cfg) {
     var timings = {start: performance.now()};
-    var data = readJson(cfg.data_id);
+    var data = lib.readJson(cfg.data_id), extra = lib.readJson(cfg.osm_id) || {};
     timings.parsed = performance.now();
     var renderer = L.canvas({padding: 0.5});
-    var outline = background(map, cfg.background, renderer);
+    var outline = background(cfg.background, renderer);
+    var context = extra.context ? new lib.ContextLayer(extra.context) : null;
     var buckets = cfg.entries.map(function () { return []; });
     data.features.forEach(function (f, i) {
       var c = cfg.categories[i];
@@ -468,8 +436,9 @@
     attribution(map, cfg);
     legend(map, cfg.texts.legend, cfg.entries);
     downloadLink(data, cfg);
-    show(map, outline ? [outline].concat(groups) : groups, timings);
-    return {map: map, groups: groups, data: data, features: data.features.length, timings: timings};
+    show(map, outline ? [outline].concat(groups) : groups, timings, context ? [context] : []);
+    return {map: map, groups: groups, data: data, features: data.features.length, timings: timings,
+            context: context};
   }
 
   // Tests and curious users find the map here; rendered() counts features drawn on the map.
@@ -479,9 +448,28 @@
     rendered: function () {
       var n = 0;
       window.sig2osm.state.map.eachLayer(function (l) {
-        if (l instanceof PointLayer) { n += l.drawn; } else if (l.feature && l._s2oFeature) { n += 1; }
+        if (l instanceof PointLayer && !l.options.osm) { n += l.drawn; } else if (l.feature && l._s2oFeature) { n += 1; }
       });
       return n;
+    },
+    // What is drawn besides the features: OSM objects, lines, background (in view, last pass).
+    counts: function () {
+      var s = window.sig2osm.state, result = {osm_objects: 0, osm_compared: 0, osm_drawn: 0, links: 0,
+                                              candidate_links: 0, links_drawn: 0, coverage: !!s.coverage};
+      (s.osmParts || []).forEach(function (part) {
+        result[part.compared ? "osm_compared" : "osm_objects"] += part.count;
+        part.group.eachLayer(function (l) {
+          if (l instanceof PointLayer) { result.osm_drawn += l.drawn; } else if (l.eachLayer) { l.eachLayer(function () { result.osm_drawn += 1; }); }
+        });
+      });
+      result.osm_objects += result.osm_compared;
+      if (s.links) {
+        result.links = s.links.match.links.length;
+        result.candidate_links = s.links.candidate.links.length;
+        result.links_drawn = s.links.match.drawn + s.links.candidate.drawn;
+      }
+      result.context = s.context ? {total: s.context.counts, drawn: s.context.drawn} : null;
+      return result;
     },
     // Where a feature is (its first point), by the value of one of its properties.
     locate: function (field, value) {
@@ -490,8 +478,14 @@
         if (!found && f.geometry && (f.properties || {})[field] === value) { found = f; }
       });
       if (!found) { return null; }
-      var c = pointsOf(found.geometry)[0] || L.geoJSON(found).getBounds().getCenter();
+      var c = lib.pointsOf(found.geometry)[0] || L.geoJSON(found).getBounds().getCenter();
       return c.lat !== undefined ? c : L.latLng(c[1], c[0]);
+    },
+    // Where an OSM object is (its point, or its first vertex), by its id.
+    locateOsm: function (key) {
+      var f = window.sig2osm.state.osm && window.sig2osm.state.osm.byKey[key];
+      var c = f && lib.firstPoint(f.geometry);
+      return c ? L.latLng(c[1], c[0]) : null;
     }
   };
 }());
