@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.kernel.components import connected_components
+
 
 @dataclass(frozen=True)
 class Rival:
@@ -46,7 +48,7 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
     rows, row_of = np.unique(source, return_inverse=True)
     cols, col_of = np.unique(osm, return_inverse=True)
     n_rows = len(rows)
-    n_groups, labels = _connected_groups(row_of.tolist(), (n_rows + col_of).tolist(),
+    n_groups, labels = connected_components(row_of.tolist(), (n_rows + col_of).tolist(),
                                          n_rows + len(cols))
     group_of = labels[row_of]
     # Groups with one source feature or one OSM object (most of them) need no assignment.
@@ -69,31 +71,6 @@ def assign(source: np.ndarray, osm: np.ndarray, score: np.ndarray, margin: float
             result.chosen[int(source[members[p]])] = int(members[p])
     result.rivals = _doubts(source, osm, score, result.chosen, margin)
     return result
-
-
-def _connected_groups(left: list[int], right: list[int], n_nodes: int) -> tuple[int, np.ndarray]:
-    """Connected components of the graph with edges left[k]–right[k] (union-find), labelled
-    in the order of their lowest node, as scipy's `connected_components` labels them."""
-    parent = list(range(n_nodes))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in zip(left, right, strict=True):
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # a root is always the lowest node of its tree
-    roots = np.array(parent, dtype=np.intp)
-    while True:  # point every node at its root, all at once
-        above = roots[roots]
-        if np.array_equal(above, roots):
-            break
-        roots = above
-    unique_roots, labels = np.unique(roots, return_inverse=True)  # roots sorted: lowest first
-    return len(unique_roots), labels
 
 
 def _first_best(score: np.ndarray, starts: np.ndarray) -> list[int]:
@@ -119,7 +96,7 @@ def _solve_group(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> list[
     row_of = np.unique(rows[kept], return_inverse=True)[1]
     col_of = np.unique(cols[kept], return_inverse=True)[1]
     n_rows = int(row_of.max()) + 1
-    _, labels = _connected_groups(row_of.tolist(), (n_rows + col_of).tolist(),
+    _, labels = connected_components(row_of.tolist(), (n_rows + col_of).tolist(),
                                         n_rows + int(col_of.max()) + 1)
     part_of = labels[row_of]
     order = np.argsort(part_of, kind="stable")

@@ -19,6 +19,7 @@ import shapely
 
 from conflation.names import SAME_NAME
 from conflation.scoring import MAIN_KEYS, label_similarity
+from pipeline.kernel.components import connected_components
 
 SAME_POSITION = 0.01  # metres: the files write 1e-7 degree, about a centimetre
 
@@ -40,19 +41,11 @@ def duplicate_groups(positions: Sequence[int], metric: Sequence[shapely.Geometry
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin",
                                                distance=max(distance, SAME_POSITION))
     apart = shapely.distance(geoms[left], geoms[right])
-    parent = list(range(len(positions)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b, gap in zip(left.tolist(), right.tolist(), apart.tolist(), strict=True):
-        if a < b and (gap <= SAME_POSITION or (gap <= distance
-                                                and _same_kind(tags[a], tags[b], label_keys))):
-            parent[root(a)] = root(b)
+    same = [(a, b) for a, b, gap in zip(left.tolist(), right.tolist(), apart.tolist(), strict=True)
+            if a < b and (gap <= SAME_POSITION or (gap <= distance
+                                                   and _same_kind(tags[a], tags[b], label_keys)))]
+    _, labels = connected_components([a for a, _ in same], [b for _, b in same], len(positions))
     members: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(positions)):
-        members[root(i)].append(positions[i])
+    for i, label in enumerate(labels.tolist()):
+        members[label].append(positions[i])
     return sorted(sorted(group) for group in members.values() if len(group) > 1)

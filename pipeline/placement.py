@@ -30,6 +30,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
+from pipeline.kernel.components import connected_components
 from pipeline.kernel.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -109,19 +110,11 @@ def _groups(lon: np.ndarray, lat: np.ndarray, km: float) -> np.ndarray:
     cells = np.column_stack([np.floor(lat / size), np.floor(lon / size)]).astype(np.int64)
     unique, of_point = np.unique(cells, axis=0, return_inverse=True)
     index = {(int(a), int(b)): i for i, (a, b) in enumerate(unique.tolist())}
-    parent = list(range(len(unique)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, (a, b) in enumerate(unique.tolist()):
-        for j in (index.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1)):
-            if j is not None:
-                parent[root(i)] = root(j)
-    labels = np.unique([root(i) for i in range(len(unique))], return_inverse=True)[1]
+    touching = [(i, j) for i, (a, b) in enumerate(unique.tolist())
+                for j in (index.get((a + da, b + db)) for da in (-1, 0, 1) for db in (-1, 0, 1))
+                if j is not None]
+    _, labels = connected_components([i for i, _ in touching], [j for _, j in touching],
+                                     len(unique))
     return np.asarray(labels)[np.ravel(of_point)]
 
 

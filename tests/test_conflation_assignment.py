@@ -8,12 +8,12 @@ import pytest
 
 from conflation.assignment import (
     _best_in_group,
-    _connected_groups,
     _solve_group,
     assign,
     min_cost_assignment,
     useless_pairs,
 )
+from pipeline.kernel.components import connected_components
 
 
 def _reference(source: np.ndarray, osm: np.ndarray, score: np.ndarray) -> dict[int, int]:
@@ -72,7 +72,7 @@ def test_small_groups_are_solved_exactly_as_scipy_does(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_connected_groups_are_labelled_as_scipy_labels_them(seed: int) -> None:
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.csgraph import connected_components as scipy_components
 
     rng = np.random.default_rng(seed)
     n_rows, n_cols, n_edges = 40, 60, int(rng.integers(10, 80))
@@ -81,8 +81,8 @@ def test_connected_groups_are_labelled_as_scipy_labels_them(seed: int) -> None:
     used = np.unique(np.concatenate([left, right]))  # every node of a real run is in a pair
     left, right = np.searchsorted(used, left), np.searchsorted(used, right)
     graph = csr_matrix((np.ones(n_edges), (left, right)), shape=(len(used),) * 2)
-    n, labels = connected_components(graph, directed=False)
-    got_n, got_labels = _connected_groups(left.tolist(), right.tolist(), len(used))
+    n, labels = scipy_components(graph, directed=False)
+    got_n, got_labels = connected_components(left.tolist(), right.tolist(), len(used))
     assert got_n == n
     assert got_labels.tolist() == labels.tolist()
 
@@ -155,7 +155,7 @@ def test_a_dense_group_falls_apart_once_useless_pairs_are_gone() -> None:
     score = 0.6 + 0.4 * (1 - distance[source, osm] / 30)  # unnamed objects: closeness only
 
     def largest_group(kept: np.ndarray) -> int:
-        _, labels = _connected_groups(source[kept].tolist(), (400 + osm[kept]).tolist(), 4400)
+        _, labels = connected_components(source[kept].tolist(), (400 + osm[kept]).tolist(), 4400)
         return int(np.bincount(labels[np.unique(source[kept])]).max())
 
     useless = useless_pairs(source, osm, score)

@@ -158,6 +158,12 @@ def test_without_context_query_overpass_is_asked_once(tmp_path: Path, data: Path
     assert _background_of(tmp_path / "out" / "plain" / "map.html") is None
 
 
+def _example(name: str, data: Path) -> str:
+    """An example profile's text, its data paths pointing at `data`."""
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    return path.read_text(encoding="utf-8").replace("../../../shared/data", str(data))
+
+
 @pytest.fixture
 def server() -> Any:
     with overpass_server() as loopback:
@@ -166,8 +172,7 @@ def server() -> Any:
 
 def test_an_empty_context_list_turns_the_background_off(tmp_path: Path, data: Path) -> None:
     profile = tmp_path / "bondy.yml"
-    text = (Path(__file__).resolve().parents[1] / "examples/bondy/parking-meters.yml").read_text(
-        encoding="utf-8").replace("../../../shared/data", str(data))
+    text = _example("bondy/parking-meters.yml", data)
     profile.write_text(text, encoding="utf-8")
     assert main(["-q", "run", str(profile), "--out", str(tmp_path / "on")]) == 0
     on = _background_of(tmp_path / "on" / "bondy-parking-meters" / "map.html")
@@ -185,8 +190,7 @@ def test_a_context_file_that_cannot_be_read_is_an_error_naming_it(
     if content is not None:
         context.write_text(content, encoding="utf-8")
     profile = tmp_path / "grenoble.yml"
-    text = (Path(__file__).resolve().parents[1] / "examples/grenoble/parking-meters.yml"
-            ).read_text(encoding="utf-8").replace("../../../shared/data", str(data))
+    text = _example("grenoble/parking-meters.yml", data)
     text = re.sub(r"(?m)^  context: .*$", f"  context: {context}", text)
     profile.write_text(text, encoding="utf-8")
     assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 4
@@ -197,8 +201,7 @@ def test_a_context_file_that_cannot_be_read_is_an_error_naming_it(
 
 def test_the_council_map_gets_the_same_background(tmp_path: Path, data: Path) -> None:
     profile = tmp_path / "council.yml"
-    text = (Path(__file__).resolve().parents[1] / "examples/bondy/council-map.yml").read_text(
-        encoding="utf-8").replace("../../../shared/data", str(data))
+    text = _example("bondy/council-map.yml", data)
     profile.write_text(text, encoding="utf-8")
     assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
     (run,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
