@@ -26,6 +26,7 @@ from conflation.duplicates import SAME_POSITION
 from conflation.feedback import MATCH
 from conflation.matching import ref_value, ref_values
 from conflation.scoring import radius_function
+from pipeline.kernel.components import connected_components
 from pipeline.kernel.decisions import SourceLike
 from pipeline.kernel.osm import OsmElement
 from pipeline.kernel.settings import MatchConfig
@@ -49,13 +50,17 @@ def nearby_links(source_metric: np.ndarray, search: np.ndarray, osm_metric: np.n
     return left.astype(np.int64), right.astype(np.int64)
 
 
+def twin_distance(match: MatchConfig) -> float:
+    """How close two source features may be one object listed twice, in metres."""
+    return max(match.duplicates, SAME_POSITION)
+
+
 def twin_links(source_metric: np.ndarray, other_metric: np.ndarray, match: MatchConfig) -> Links:
     """(source, other source) positions close enough to be one object listed twice."""
     if len(source_metric) == 0 or len(other_metric) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree = shapely.STRtree(other_metric)
-    left, right = tree.query(source_metric, predicate="dwithin",
-                             distance=max(match.duplicates, SAME_POSITION))
+    left, right = tree.query(source_metric, predicate="dwithin", distance=twin_distance(match))
     return left.astype(np.int64), right.astype(np.int64)
 
 
@@ -86,22 +91,15 @@ def region_labels(n_sources: int, n_osm: int, source_osm: Sequence[Links],
                   source_source: Sequence[Links]) -> tuple[np.ndarray, np.ndarray]:
     """The region of each source feature and of each OSM object (-1: linked to no feature),
     from every link found; regions are numbered 0… in the order of their first feature."""
-    from scipy.sparse import coo_matrix  # a worker's or a cluster client's import, not the CLI's
-    from scipy.sparse.csgraph import connected_components
-
     left = [a for a, _ in source_osm] + [a for a, _ in source_source]
     right = [n_sources + b for _, b in source_osm] + [b for _, b in source_source]
-    rows = np.concatenate(left) if left else np.zeros(0, dtype=np.int64)
-    cols = np.concatenate(right) if right else np.zeros(0, dtype=np.int64)
-    size = n_sources + n_osm
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
-    _, labels = connected_components(graph, directed=False)
-    # Renumber in the order of each region's first feature, whatever scipy's numbering; an
-    # object's component without a feature gets -1.
-    first_seen = np.full(int(labels.max()) + 1 if size else 0, size, dtype=np.int64)
-    np.minimum.at(first_seen, labels[:n_sources], np.arange(n_sources))
-    with_feature = first_seen < size
-    order = np.argsort(np.where(with_feature, first_seen, size), kind="stable")
-    renumber = np.full(len(first_seen), -1, dtype=np.int64)
-    renumber[order[: int(with_feature.sum())]] = np.arange(int(with_feature.sum()))
-    return renumber[labels[:n_sources]], renumber[labels[n_sources:]]
+    rows = np.concatenate(left).tolist() if left else []
+    cols = np.concatenate(right).tolist() if right else []
+    # Components are numbered in the order of their lowest node, and the features are the
+    # first nodes: regions with a feature come first, in the order of their first feature;
+    # those of OSM objects alone after them.
+    _, labels = connected_components(rows, cols, n_sources + n_osm)
+    regions = int(labels[:n_sources].max()) + 1 if n_sources else 0
+    osm_labels = labels[n_sources:].astype(np.int64)
+    osm_labels[osm_labels >= regions] = -1
+    return labels[:n_sources].astype(np.int64), osm_labels

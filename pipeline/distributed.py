@@ -43,6 +43,7 @@ from conflation.regions import (
     nearby_links,
     region_labels,
     search_distances,
+    twin_distance,
     twin_links,
 )
 from pipeline.kernel.decisions import Decision
@@ -180,7 +181,6 @@ def _links_on_cluster(client: Any, tiles: Mapping[int, np.ndarray], source_metri
     placed = np.concatenate([t for k, t in tiles.items() if k != _UNPLACED] or [np.zeros(0, int)])
     osm_tree = shapely.STRtree(osm_metric)
     source_tree = shapely.STRtree(source_metric[placed])
-    twin_reach = max(match.duplicates, 0.0) + 1.0
     futures = []
     for tile, core in tiles.items():
         if tile == _UNPLACED:
@@ -189,7 +189,7 @@ def _links_on_cluster(client: Any, tiles: Mapping[int, np.ndarray], source_metri
         near_osm = np.sort(osm_tree.query(box, predicate="dwithin",
                                           distance=float(search[core].max())))
         near_sources = np.sort(placed[source_tree.query(box, predicate="dwithin",
-                                                        distance=twin_reach)])
+                                                        distance=twin_distance(match))])
         futures.append(client.submit(
             _tile_links, core, shapely.to_wkb(source_metric[core]), search[core], near_osm,
             shapely.to_wkb(osm_metric[near_osm]), near_sources,

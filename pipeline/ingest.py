@@ -7,6 +7,7 @@ template fields) are kept with a `skip` reason so every source feature is accoun
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -128,12 +129,21 @@ def _skip_reason(properties: Mapping[str, Any]) -> Reason | None:
 
 
 def file_digest(path: Path) -> dict[str, Any]:
-    """Path, size and sha256 of an input file, for the report."""
+    """Path, size and sha256 of an input file, for the report and the stages' cache keys."""
+    stat = path.stat()
+    return {"path": str(path), "size": stat.st_size,
+            "sha256": _sha256(str(path), stat.st_size, stat.st_mtime_ns)}
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Read once a run however many keys and reports ask (a country's extract is gigabytes);
+    a file written again has another size or time, so another entry."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return {"path": str(path), "size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
 
 
 def ingest(profile: Profile, source_path: Path) -> SourceLayer:

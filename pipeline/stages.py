@@ -391,7 +391,7 @@ def build_report(ctx: RunContext, layer: SourceLayer, osm: OsmData, counts: dict
     for name in ("file",):
         if osm.meta.get(name):
             path = Path(osm.meta[name])
-            osm_inputs.append(file_digest(path) if path.is_file() else {"path": str(path)})
+            osm_inputs.append(_digest(path))
     profile = ctx.profile
     return {
         "name": profile.name,
