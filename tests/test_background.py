@@ -4,6 +4,7 @@ clear error, and without fork the work runs in this process."""
 from __future__ import annotations
 
 import os
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,14 @@ import pytest
 from bench.same_outputs import compare
 from pipeline.background import Background, BackgroundError
 from pipeline.cli import main
-from pipeline.kernel.errors import InputError
+from pipeline.kernel.errors import (
+    FetchError,
+    InputError,
+    InputNotFoundError,
+    OutputError,
+    RunFolderBusy,
+    SourceDownloadError,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,3 +98,20 @@ def test_a_whole_run_in_one_process_writes_what_two_write(tmp_path: Path,
     monkeypatch.setenv("SIG2OSM_SERIAL", "1")
     assert main(["-q", "run", str(profile), "--out", str(tmp_path / "one")]) == 0
     assert compare(tmp_path / "two", tmp_path / "one", tmp_path / "two", tmp_path / "one") == []
+
+
+def _file_missing() -> None:
+    raise InputNotFoundError("source.path: no such file: /nowhere/layer.gpkg")
+
+
+def test_our_errors_come_back_once_dask_has_changed_how_exceptions_pickle() -> None:
+    """A run on workers imports Dask, which installs tblib's pickling of every exception; an
+    error that is also an OSError (a missing file) must still come back as itself."""
+    import distributed  # noqa: F401  (installs tblib's pickling of exceptions)
+
+    with pytest.raises(InputNotFoundError, match="no such file") as raised:
+        Background(_file_missing, "test").result()
+    assert raised.value.exit_code == 3
+    for kind in (SourceDownloadError, FetchError, OutputError, RunFolderBusy):
+        again = ForkingPickler.loads(ForkingPickler.dumps(kind("a message")))
+        assert type(again) is kind and str(again) == "a message"

@@ -12,6 +12,15 @@ class Sig2osmError(Exception):
 
     exit_code = 1
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if issubclass(cls, OSError) and cls.__new__ is not OSError.__new__:
+            # Its instances are OSErrors, but `cls.__new__` finds ValueError's first, which
+            # refuses to make one. Unpickling calls it so once Dask has installed tblib's
+            # pickling of exceptions: an error of a run's second process would come back as
+            # a crash.
+            cls.__new__ = OSError.__new__  # type: ignore[method-assign]
+
 
 class ProfileError(Sig2osmError, ValueError):
     """The profile YAML is malformed, has unknown or missing keys, or values of the wrong type."""
