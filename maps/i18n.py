@@ -45,6 +45,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "umap": "Fichier uMap",
         "print": "Imprimer",
         "reviewer_note": "Carte de relecture : ce que propose l'import, avant de l'ouvrir dans JOSM.",
+        "part": "partie {n} sur {total}",
+        "part_short": "partie {n}",
+        "part_head": "Partie",
+        "parts": "Les parties",
+        "overview": "Vue d'ensemble",
+        "overview_note": ("{n} objets, trop pour une seule page : la carte de relecture est en "
+                          "{parts} parties, une par zone. Cliquez sur une zone pour l'ouvrir ; "
+                          "les choix faits dans une partie se retrouvent dans le fichier de "
+                          "décisions téléchargé depuis n'importe quelle autre."),
+        "open_part": "Ouvrir la partie {n}",
         "index_title": "Cartes et fichiers produits par sig2osm",
         "run": "Jeu de données",
         "counts": "Décisions",
@@ -133,6 +143,15 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "umap": "uMap file",
         "print": "Print",
         "reviewer_note": "Review map: what the import proposes, before you open it in JOSM.",
+        "part": "part {n} of {total}",
+        "part_short": "part {n}",
+        "part_head": "Part",
+        "parts": "The parts",
+        "overview": "Overview",
+        "overview_note": ("{n} features, too many for one page: the review map is in {parts} "
+                          "parts, one per area. Click an area to open it; choices made in one "
+                          "part are in the decisions file downloaded from any other."),
+        "open_part": "Open part {n}",
         "index_title": "Maps and files made by sig2osm",
         "run": "Dataset",
         "counts": "Decisions",

@@ -1,15 +1,17 @@
-"""A run's maps: the reviewer page, and the council page with its data and uMap file.
-`map_files` builds the pages' contents; the runner writes them."""
+"""A run's maps: the reviewer page (or, for a big run, its overview and parts), and the council
+page with its data and uMap file. `map_files` says how to make the pages; the runner writes
+them, one at a time."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from maps.council import council_map, council_map_html
+from maps.parts import PART_FOLDER, PART_SIZE, PartedMap, split
 from maps.reviewer import ReviewSetup, reviewer_map_html
 from maps.umap import umap_document, umap_json
 from pipeline.kernel.osm import OsmData
@@ -37,25 +39,55 @@ class MapInputs:
     earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def map_files(profile: Profile, inputs: MapInputs) -> dict[str, str]:
-    """map.html; with a `map:` section also council-map.html, council-map.geojson and map.umap
-    for the source layer, over `background`."""
+class LazyFiles(Mapping[str, str]):
+    """File contents made when read, each time: the runner writes each page before the next is
+    made, so a big run's pages (tens of megabytes each) are never all in memory at once."""
+
+    def __init__(self, makers: Mapping[str, Callable[[], str]]) -> None:
+        self._makers = dict(makers)
+
+    def __getitem__(self, name: str) -> str:
+        return self._makers[name]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+def map_files(profile: Profile, inputs: MapInputs, part_size: int | None = None) -> LazyFiles:
+    """map.html (with more than `part_size` features, an overview of the parts maps/NNN.html);
+    with a `map:` section also council-map.html, council-map.geojson and map.umap for the
+    source layer, over `background`."""
     config = profile.map or MapConfig()
     decisions = profile.match.decisions
     setup = ReviewSetup(profile.name, decisions.name if decisions else
                         f"{profile.name}-decisions.yml", inputs.earlier)
-    files = {REVIEWER_PAGE: reviewer_map_html(
-        inputs.review, title=f"sig2osm — {profile.name}", locale=config.locale,
-        tiles=config.tiles, collection_text=inputs.review_text, osm=inputs.osm,
-        context=inputs.context, review=setup)}
+    title = f"sig2osm — {profile.name}"
+    part_size = part_size or PART_SIZE
+    parts = split(inputs.review.get("features") or [], part_size)
+    makers: dict[str, Callable[[], str]] = {}
+    if parts:
+        log.info("map: %d features in %d parts (at most %d a page): %s and %s/",
+                 len(inputs.review.get("features") or []), len(parts), part_size,
+                 REVIEWER_PAGE, PART_FOLDER)
+        makers.update(PartedMap(inputs.review, title, parts, profile.match.distance,
+                                locale=config.locale, tiles=config.tiles, osm=inputs.osm,
+                                context=inputs.context, review=setup).pages(REVIEWER_PAGE))
+    else:
+        makers[REVIEWER_PAGE] = lambda: reviewer_map_html(
+            inputs.review, title=title, locale=config.locale, tiles=config.tiles,
+            collection_text=inputs.review_text, osm=inputs.osm, context=inputs.context,
+            review=setup)
     if profile.map is not None:
         assert inputs.layer is not None, "a council map needs the source layer"
         council = council_map(inputs.layer, profile,
                               dict(inputs.background) if inputs.background else None)
-        files[COUNCIL_PAGE] = council_map_html(council, umap_file=UMAP_FILE,
-                                               context=inputs.context)
-        files[COUNCIL_DATA] = json.dumps(council.collection, ensure_ascii=False) + "\n"
-        files[UMAP_FILE] = umap_json(umap_document(council))
+        makers[COUNCIL_PAGE] = lambda: council_map_html(council, umap_file=UMAP_FILE,
+                                                        context=inputs.context)
+        makers[COUNCIL_DATA] = lambda: json.dumps(council.collection, ensure_ascii=False) + "\n"
+        makers[UMAP_FILE] = lambda: umap_json(umap_document(council))
         log.info("map: council map of %d features in %d categories: %s",
                  sum(e.count for e in council.entries), len(council.entries), COUNCIL_PAGE)
-    return files
+    return LazyFiles(makers)

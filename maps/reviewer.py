@@ -28,9 +28,9 @@ from typing import Any
 from shapely.geometry import mapping
 
 from maps.i18n import reason_texts, texts
-from maps.page import OSM_ID, Page, osm_attribution, render_page, rounded
+from maps.page import COORD_DIGITS, OSM_ID, Page, osm_attribution, render_page, rounded
 from pipeline.kernel.decisions import geometries_json
-from pipeline.kernel.osm import OsmData
+from pipeline.kernel.osm import OsmData, OsmElement
 
 DECISION_COLOURS = {
     "create": "#2ca02c",
@@ -62,48 +62,81 @@ class ReviewSetup:
 def reviewer_map_html(collection: Mapping[str, Any], title: str, *, locale: str = "fr",
                       tiles: bool = True, collection_text: str | None = None,
                       osm: OsmData | None = None, context: Mapping[str, Any] | None = None,
-                      review: ReviewSetup | None = None) -> str:
+                      review: ReviewSetup | None = None,
+                      osm_elements: Sequence[OsmElement] | None = None,
+                      header_extra: str = "") -> str:
     """The self-contained reviewer page for a review FeatureCollection; `collection_text`: the
     same collection as JSON text when already written (review.geojson), embedded as is; `osm`:
-    the OSM data it was compared with; `context`: the background (`MapContext.to_json()`)."""
+    the OSM data it was compared with (`osm_elements`: only those objects of it); `context`:
+    the background (`MapContext.to_json()`); `header_extra`: HTML under the title (built from
+    our own text)."""
     t = texts(locale)
     features = list(collection.get("features") or [])
     counts = Counter(str((f.get("properties") or {}).get("decision")) for f in features)
     drawn = Counter(str((f.get("properties") or {}).get("decision")) for f in features
                     if f.get("geometry"))
-    entries = [{"key": d, "label": t[d], "colour": c, "shape": "circle", "count": counts[d]}
-               for d, c in DECISION_COLOURS.items()]
-    unknown = sorted(set(counts) - set(DECISION_COLOURS))
-    entries += [{"key": d, "label": d, "colour": "#000000", "shape": "circle", "count": counts[d]}
-                for d in unknown]  # never hide a feature, even with a decision we do not know
     attribution = osm_attribution(t["osm_data"])
     setup = review or ReviewSetup(name=title)
     page = Page(
         title=title,
         locale=locale,
         kind="reviewer",
-        config={"entries": entries, "texts": dict(t), "attributions": [attribution],
-                "reasons": reason_texts(locale), "order": area_order(features),
-                "review": setup.to_json(), "osm_id": OSM_ID},
+        config={"entries": legend_entries(counts, t), "texts": dict(t),
+                "attributions": [attribution], "reasons": reason_texts(locale),
+                "order": area_order(features), "review": setup.to_json(), "osm_id": OSM_ID},
         data={"type": "FeatureCollection", "features": features},
-        header_html=_header(title, t, sum(counts.values()) - sum(drawn.values())),
+        header_html=_header(title, t, sum(counts.values()) - sum(drawn.values()), header_extra),
         tiles=tiles,
         tile_attribution=attribution,
         data_text=collection_text,
-        blocks={OSM_ID: osm_block(osm, context)},
+        blocks={OSM_ID: osm_block(osm, context, osm_elements)},
     )
     return render_page(page)
 
 
-def osm_block(osm: OsmData | None, context: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The OSM objects ([id, version, tags, GeoJSON geometry]), the area they cover and the
-    background, as the page reads them."""
-    elements = [e for e in (osm.elements if osm else ()) if e.geometry is not None]
+def legend_entries(counts: Mapping[str, int], t: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One legend entry per decision, with its count (a decision we do not know included:
+    never hide a feature)."""
+    entries = [{"key": d, "label": t[d], "colour": c, "shape": "circle", "count": counts.get(d, 0)}
+               for d, c in DECISION_COLOURS.items()]
+    unknown = sorted(set(counts) - set(DECISION_COLOURS))
+    return entries + [{"key": d, "label": d, "colour": "#000000", "shape": "circle",
+                       "count": counts[d]} for d in unknown]
+
+
+def osm_block(osm: OsmData | None, context: Mapping[str, Any] | None,
+              elements: Sequence[OsmElement] | None = None) -> dict[str, Any]:
+    """The OSM objects (`elements`, by default all of `osm`), the area they cover and the
+    background, as the page reads them: each object [id, version, tags, geometry], where tags
+    is an index into `tagsets` (an import's candidates mostly share a few tag sets) and a
+    node's geometry is its [lon, lat] (a page of a big run holds tens of thousands)."""
+    if elements is None:
+        elements = [e for e in (osm.elements if osm else ()) if e.geometry is not None]
     geometries = geometries_json([e.geometry for e in elements])
+    tagsets: list[dict[str, str]] = []
+    by_content: dict[tuple[tuple[str, str], ...], int] = {}
+    by_identity: dict[int, int] = {}  # the readers share one mapping among equal tag sets
+    objects = []
+    for e, g in zip(elements, geometries, strict=True):
+        if g is None:
+            continue
+        index = by_identity.get(id(e.tags))
+        if index is None:
+            content = tuple(e.tags.items())
+            index = by_content.setdefault(content, len(tagsets))
+            if index == len(tagsets):
+                tagsets.append(dict(content))
+            by_identity[id(e.tags)] = index
+        if g["type"] == "Point":
+            x, y = g["coordinates"][:2]
+            objects.append([e.key, e.version, index, [round(x, COORD_DIGITS),
+                                                      round(y, COORD_DIGITS)]])
+        else:
+            objects.append([e.key, e.version, index, rounded(g)])
     coverage = osm.coverage if osm is not None else None
     return {
-        "objects": [[e.key, e.version, dict(e.tags), rounded(g)]
-                    for e, g in zip(elements, geometries, strict=True) if g is not None],
+        "tagsets": tagsets,
+        "objects": objects,
         "coverage": rounded(mapping(coverage), 6) if coverage is not None else None,
         "context": dict(context) if context else None,
     }
@@ -150,8 +183,8 @@ def _hilbert(x: int, y: int) -> int:
     return d
 
 
-def _header(title: str, t: Mapping[str, str], without_geometry: int) -> str:
+def _header(title: str, t: Mapping[str, str], without_geometry: int, extra: str = "") -> str:
     note = (f'<p class="s2o-meta s2o-note">{html.escape(t["no_geometry"].format(n=without_geometry))}'
             "</p>" if without_geometry else "")
-    return (f'<header class="s2o-header"><h1>{html.escape(title)}</h1>'
+    return (f'<header class="s2o-header"><h1>{html.escape(title)}</h1>{extra}'
             f'<p class="s2o-meta">{html.escape(t["reviewer_note"])}</p>{note}</header>')

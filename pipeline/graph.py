@@ -33,6 +33,7 @@ EXPORT_FILES = ("changes.osc", "changes.osm", "maproulette.geojsonl",
                 "maproulette-challenge.json", "changeset-tags.json", "report.json",
                 "import-plan.md", "import-plan.wiki")
 MAP_FILES = ("map.html", "council-map.html", "council-map.geojson", "map.umap")
+MAP_PARTS = "maps/"  # the parts of a big run's reviewer map (maps/parts.py)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ GRAPH: dict[str, Stage] = {stage.name: stage for stage in (
     # The maps' background, around what they show; not kept (the OSM files are the cache).
     Stage("context", _fixed("review", "fetch"), stages.context_stage),
     Stage("map", stages.maps_inputs, stages.maps_stage, files=stages.maps_files_of,
-          owns=lambda name: name in MAP_FILES),
+          owns=lambda name: name in MAP_FILES or name.startswith(MAP_PARTS)),
 )}
 
 # What each command runs (its targets; the runner adds what they need).

@@ -95,8 +95,15 @@ def map_box(geometries: Iterable[Any], margin_m: float = MARGIN_M) -> BBox | Non
 
 
 def context_from_files(files: Sequence[Path], box: BBox) -> MapContext:
-    """Streets, buildings and water of OSM files (any format pyosmium reads) in `box`."""
+    """Streets, buildings and water of OSM files (any format pyosmium reads) in `box`; none
+    for a box larger than Overpass would be asked for (a national run: its streets alone would
+    not fit in memory, and its reviewer map is in parts)."""
     context = MapContext(origin=", ".join(p.name for p in files))
+    west, south, east, north = box
+    if (east - west) * (north - south) > QUERY_MAIN_DEG2:
+        log.info("map: no background drawn: the run spans %.1f square degrees (more than %s)",
+                 (east - west) * (north - south), QUERY_MAIN_DEG2)
+        return context
     for path in files:
         _read(path, box, context)
     return _bounded(context)

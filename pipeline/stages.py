@@ -21,6 +21,7 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -525,7 +526,7 @@ def maps_inputs(ctx: RunContext) -> tuple[str, ...]:
 
 
 def maps_stage(ctx: RunContext, review: Review, osm: OsmData, context: MapContext | None,
-               layer: SourceLayer | None = None) -> dict[str, str]:
+               layer: SourceLayer | None = None) -> Mapping[str, str]:
     from maps.publish import REVIEWER_PAGE, MapInputs, map_files  # Folium: off the start-up path
 
     config = ctx.profile.map
@@ -544,7 +545,7 @@ def maps_stage(ctx: RunContext, review: Review, osm: OsmData, context: MapContex
     return files
 
 
-def maps_files_of(ctx: RunContext, files: dict[str, str]) -> dict[str, str]:
+def maps_files_of(ctx: RunContext, files: Mapping[str, str]) -> Mapping[str, str]:
     return files
 
 

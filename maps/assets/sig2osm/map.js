@@ -310,7 +310,7 @@
       index.set(f, i);
       if (f.geometry && byDecision[f.properties.decision]) { byDecision[f.properties.decision].push(f); }
     });
-    var osm = lib.osmFeatures(extra.objects);
+    var osm = lib.osmFeatures(extra.objects, extra.tagsets);
     var named = lib.linksOf(data.features, osm.byKey);
     var links = {};
     ["match", "candidate"].forEach(function (kind) {
@@ -441,10 +441,63 @@
             context: context};
   }
 
+  // --- the overview of a reviewer map in parts ---------------------------------------------------
+
+  // Each part's area, coloured by what is left to review in it; a click gives its counts and
+  // the link that opens it (file names are ours: "maps/NNN.html").
+  function overview(map, cfg) {
+    var timings = {start: performance.now()};
+    var data = lib.readJson(cfg.data_id), t = cfg.texts;
+    timings.parsed = performance.now();
+    var renderer = L.canvas({padding: 0.5});
+    var rows = {};
+    cfg.parts.forEach(function (row) { rows[row.number] = row; });
+    var colour = function (row) {
+      return row.counts.review ? cfg.colours.review : row.counts.create || row.counts.modify ?
+        cfg.colours.create : cfg.colours.unchanged;
+    };
+    var areas = L.geoJSON(data, {
+      style: function (f) {
+        return {color: colour(rows[f.properties.part]), weight: 2, fillOpacity: 0.2, renderer: renderer};
+      },
+      onEachFeature: function (f, layer) { layer._s2oFeature = f; }
+    });
+    var popup = function (f) {
+      var row = rows[f.properties.part], root = el("div", "s2o-popup");
+      root.appendChild(el("div", "s2o-popup-title", lib.fill(t.part_short, {n: row.number}) + " — " +
+                          num(row.count, cfg.locale) + " " + t.features.toLowerCase()));
+      var list = el("ul", "s2o-linked");
+      Object.keys(row.counts).forEach(function (d) {
+        list.appendChild(el("li", null, (t[d] || d) + t.colon + num(row.counts[d], cfg.locale)));
+      });
+      root.appendChild(list);
+      if (/^maps\/[0-9]{3,}\.html$/.test(row.file)) {
+        var open = link(row.file, lib.fill(t.open_part, {n: row.number}));
+        open.className = "s2o-open-part";
+        open.removeAttribute("target");
+        root.appendChild(open);
+      }
+      return root;
+    };
+    bindInteractions(map, areas, popup, function (f) {
+      var row = rows[f.properties.part];
+      return lib.fill(t.part_short, {n: row.number}) + " — " + num(row.counts.review || 0, cfg.locale) +
+        " " + t.review.toLowerCase();
+    });
+    var coverage = coverageLayer(cfg.coverage, renderer);
+    timings.built = performance.now();
+    attribution(map, cfg);
+    legend(map, cfg.texts.legend_reviewer, cfg.entries);
+    show(map, [areas], timings, coverage ? [coverage] : []);
+    return {map: map, groups: [areas], data: data, features: data.features.length, timings: timings,
+            parts: cfg.parts, coverage: coverage};
+  }
+
   // Tests and curious users find the map here; rendered() counts features drawn on the map.
   window.sig2osm = {
     reviewer: function (map, cfg) { window.sig2osm.state = reviewer(map, cfg); },
     council: function (map, cfg) { window.sig2osm.state = council(map, cfg); },
+    overview: function (map, cfg) { window.sig2osm.state = overview(map, cfg); },
     rendered: function () {
       var n = 0;
       window.sig2osm.state.map.eachLayer(function (l) {

@@ -9,11 +9,15 @@
   var lib = window.sig2osmLib, el = lib.el;
   var COMPARED = "#6a3d9a", OTHER = "#a58fc4", MATCH_LINE = "#6a3d9a", CANDIDATE_LINE = "#d9821f";
 
-  // The OSM objects as features: {geometry, properties: {osm_id, version, tags}}.
-  lib.osmFeatures = function (objects) {
+  // The OSM objects as features: {geometry, properties: {osm_id, version, tags}}; each object
+  // is [id, version, index into tagsets, geometry], a node's geometry its [lon, lat].
+  lib.osmFeatures = function (objects, tagsets) {
     var byKey = {};
+    tagsets = tagsets || [];
     var features = (objects || []).map(function (o) {
-      var f = {type: "Feature", geometry: o[3], properties: {osm_id: o[0], version: o[1], tags: o[2] || {}}};
+      var geometry = Array.isArray(o[3]) ? {type: "Point", coordinates: o[3]} : o[3];
+      var f = {type: "Feature", geometry: geometry,
+               properties: {osm_id: o[0], version: o[1], tags: tagsets[o[2]] || {}}};
       byKey[o[0]] = f;
       return f;
     });

@@ -89,6 +89,7 @@
     this.setup = ctx.cfg.review || {name: "", file_name: "decisions.yml", kind: "yaml", earlier: {}};
     this.earlier = this.setup.earlier || {};
     this.choices = {};  // source id -> {decision, osm, date}; decision "none": an earlier one withdrawn
+    this.touched = {};  // the source ids chosen or undone here since the last save
     this.includeAll = false;
     this.queue = [];
     this.pos = -1;
@@ -102,6 +103,10 @@
     this.rebuild();
     var self = this;
     document.addEventListener("keydown", function (e) { self.onKey(e); });
+    // Another page of the same run (a part of a big run's map) saved its choices: show them.
+    window.addEventListener("storage", function (e) {
+      if (e.key === self._storageKey()) { self._load(); self.redraw(); }
+    });
   }
 
   Review.prototype = {
@@ -120,10 +125,19 @@
       }
     },
 
+    // Saved into what is stored now, so that the pages of one run (the parts of a big run's
+    // map, open side by side) add to each other's choices instead of overwriting them.
     _save: function () {
       try {
-        window.localStorage.setItem(this._storageKey(), JSON.stringify(
-          {choices: this.choices, includeAll: this.includeAll}));
+        var key = this._storageKey(), saved = JSON.parse(window.localStorage.getItem(key) || "{}");
+        var choices = saved && typeof saved.choices === "object" && saved.choices ? saved.choices : {};
+        var self = this;
+        Object.keys(this.touched).forEach(function (id) {
+          if (self.choices[id]) { choices[id] = self.choices[id]; } else { delete choices[id]; }
+        });
+        this.touched = {};
+        this.choices = choices;
+        window.localStorage.setItem(key, JSON.stringify({choices: choices, includeAll: this.includeAll}));
       } catch (err) { this.stored = false; }
     },
 
@@ -192,6 +206,7 @@
       var id = this.sourceId(i);
       if (id === null) { return; }
       this.choices[id] = {decision: decision, osm: osm || null, date: today()};
+      this.touched[id] = true;
     },
 
     choose: function (decision, osm) {
@@ -228,6 +243,7 @@
     undo: function () {
       var i = this.current(), id = i === null ? null : this.sourceId(i);
       if (id === null) { return; }
+      this.touched[id] = true;
       if (this.choices[id] && this.choices[id].decision !== "none") {
         delete this.choices[id];
         if (this.earlier[id]) { this.choices[id] = {decision: "none"}; }
@@ -253,6 +269,10 @@
 
     changed: function () {
       this._save();
+      this.redraw();
+    },
+
+    redraw: function () {
       var self = this;
       var items = [];
       this.ctx.features.forEach(function (f, i) {
@@ -326,10 +346,16 @@
         seen[id] = true;
         if (choice && ACTIONS[choice.decision]) { result.push([id, choice]); }
       });
-      Object.keys(this.earlier).sort().forEach(function (id) {  // decided, no longer in the layer
+      // Decided but not on this page: in another part of the map, or no longer in the layer.
+      var others = {};
+      Object.keys(this.earlier).concat(Object.keys(this.choices)).forEach(function (id) { others[id] = true; });
+      Object.keys(others).sort().forEach(function (id) {
         var old = self.earlier[id], own = self.choices[id];
-        if (!seen[id] && !(own && own.decision === "none")) {
-          result.push([id, own || {decision: old.action, osm: old.osm_key, date: old.date, note: old.note}]);
+        if (seen[id]) { return; }
+        if (own) {
+          if (ACTIONS[own.decision]) { result.push([id, own]); }
+        } else {
+          result.push([id, {decision: old.action, osm: old.osm_key, date: old.date, note: old.note}]);
         }
       });
       return result;
