@@ -19,6 +19,10 @@ Prints for each run its wall time, each stage's time from report.json, the peak 
 run's own processes (the client: reading, export) and of its largest Dask worker (sampled
 every 0.2 s), and checks that every run's change files are those of the one-process run
 (`bench.same_outputs.compare`). The speed-up is from 1 to 2 workers, first runs.
+
+And the reviewer map of the first `--workers 2` run as a reviewer gets it: with more than
+20 000 features an overview `map.html` and parts `maps/NNN.html`; their sizes, and the time to
+open the overview and the largest part in Debian's Chromium, offline.
 """
 
 from __future__ import annotations
@@ -121,6 +125,32 @@ def run_once(profile: Path, out: Path, options: list[str]) -> dict[str, object]:
             "stages_s": report.get("timings_s"), "counts": report["counts"]}
 
 
+def reviewer_map_figures(run: Path) -> dict[str, object]:
+    """The reviewer map as a reviewer gets it: the overview and its parts (sizes), and the time
+    to open the overview and the largest part in Chromium, offline (first frame painted with
+    everything drawn; a warm-up opening first)."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.maps_review import ARGS, CHROMIUM, open_painted
+
+    parts = sorted((run / "maps").glob("*.html")) if (run / "maps").is_dir() else []
+    largest = max(parts, key=lambda p: p.stat().st_size) if parts else run / "map.html"
+    figures: dict[str, object] = {"map.html MB": round((run / "map.html").stat().st_size / 1e6, 2),
+                                  "parts": len(parts),
+                                  "largest part MB": round(largest.stat().st_size / 1e6, 1)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for name, path in (("overview", run / "map.html"), ("largest part", largest)):
+            open_painted(browser, path)[0].close()  # warm-up
+            page, seconds, errors = open_painted(browser, path)
+            figures[f"{name} open s"] = round(seconds, 2)
+            figures[f"{name} drawn"] = int(page.evaluate("window.sig2osm.rendered()"))
+            figures[f"{name} errors"] = len(errors)
+            page.close()
+        browser.close()
+    return figures
+
+
 def measure(size: int, folder: Path) -> dict[str, object]:
     profile = write_inputs(size, folder)
     results: dict[str, object] = {"source": size, "osm": OSM_PER_SOURCE * size}
@@ -133,6 +163,9 @@ def measure(size: int, folder: Path) -> dict[str, object]:
             shutil.copytree(outs["--workers 2"] / ".cache", out / ".cache")
         results[name] = run_once(profile, out, options)
         print(f"  {size} {name}: {json.dumps(results[name])}", flush=True)
+    results["reviewer map (--workers 2)"] = reviewer_map_figures(outs["--workers 2"] / "speed")
+    print(f"  {size} reviewer map: {json.dumps(results['reviewer map (--workers 2)'])}",
+          flush=True)
     alone = outs["one process"]
     results["same outputs"] = all(compare(alone, outs[name], alone, outs[name]) == []
                                   for name in runs if name != "one process")

@@ -55,7 +55,9 @@ def run(profile: Path, out: Path) -> Path:
     return next(out.glob("*/map.html"))
 
 
-def open_once(browser: Any, page_path: Path) -> dict[str, Any]:
+def open_painted(browser: Any, page_path: Path) -> tuple[Any, float, list[str]]:
+    """A map page opened offline: the page, the seconds to its first frame painted with
+    everything on the map, and the page's errors so far (the list goes on filling)."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -65,7 +67,11 @@ def open_once(browser: Any, page_path: Path) -> dict[str, Any]:
     page.goto(page_path.as_uri(), wait_until="commit")
     page.wait_for_function("window.sig2osm && window.sig2osm.state", timeout=120_000, polling=16)
     page.evaluate(PAINTED)
-    opened = time.perf_counter() - started
+    return page, time.perf_counter() - started, errors
+
+
+def open_once(browser: Any, page_path: Path) -> dict[str, Any]:
+    page, opened, errors = open_painted(browser, page_path)
     page.locator(".s2o-include input").check()  # creates and modifies in the queue too
     actions = {a: float(page.evaluate(TIMED, a)) for a in ("next", "pan", "zoom", "next")}
     counts = page.evaluate("window.sig2osm.counts()")
