@@ -24,6 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -132,11 +133,12 @@ class PartedMap:
     review: ReviewSetup | None = None
 
     def pages(self, overview_name: str) -> dict[str, Callable[[], str]]:
+        """The overview (under `overview_name`) and the parts, by file name."""
         index = OsmInArea(self.osm)
         makers: dict[str, Callable[[], str]] = {
-            overview_name: lambda: self.overview_html(overview_name)}
+            overview_name: self.overview_html}
         for part in self.parts:
-            makers[part.file_name] = (lambda p=part: self.part_html(p, index))  # type: ignore[misc]
+            makers[part.file_name] = partial(self.part_html, part, index)
         return makers
 
     def part_html(self, part: Part, index: OsmInArea) -> str:
@@ -154,7 +156,7 @@ class PartedMap:
             context=context_within(self.context, box), review=self.review,
             header_extra=_part_nav(nav, t))
 
-    def overview_html(self, own_name: str) -> str:
+    def overview_html(self) -> str:
         t = texts(self.locale)
         features = list(self.collection.get("features") or [])
         decisions = [str((f.get("properties") or {}).get("decision")) for f in features]

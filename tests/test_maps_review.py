@@ -196,6 +196,37 @@ def test_a_reviewer_goes_through_the_reviews_and_the_next_run_does_what_was_chos
     assert opened.errors == []
 
 
+def test_new_object_by_button_and_by_key_makes_both_reviews_creates(
+        open_page: Any, grenoble: Path, tmp_path: Path) -> None:
+    """"Nouvel objet": the popup's button for the first review, the key `c` for the second;
+    the next run creates both, whatever OSM meter was near."""
+    opened = open_page(grenoble / "map.html")
+    page = opened.page
+    page.keyboard.press("n")
+    first = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    # the popup, panned clear of the panel and the legend: its button is not under them
+    page.wait_for_function("!document.querySelector('.leaflet-pan-anim')")
+    page.locator(".leaflet-popup-content .s2o-create").click()
+    second = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    assert {first, second} == {"46", "200"}
+    page.keyboard.press("c")
+    assert progress(opened) == "2 / 2 décidés"
+    text = page.evaluate("window.sig2osm.state.review.decisionsText()")
+    assert {k: v.action for k, v in parse_decisions(text, "yaml", "page").items()} == {
+        "46": "create", "200": "create"}
+    decisions = tmp_path / "decisions.yml"
+    decisions.write_text(text, encoding="utf-8")
+    profile = tmp_path / "grenoble.yml"
+    profile.write_text(GRENOBLE.read_text(encoding="utf-8")
+                       .replace("../../../shared", str(EXAMPLES.parents[1] / "shared"))
+                       .replace("\nmatch:\n", f"\nmatch:\n  decisions: {decisions}\n"),
+                       encoding="utf-8")
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
+    after = decisions_of(tmp_path / "out" / RUN)
+    assert after == {**decisions_of(grenoble), "46": ("create", None), "200": ("create", None)}
+    assert opened.errors == []
+
+
 def test_bulk_choices_by_kind_and_by_area(open_page: Any, grenoble: Path) -> None:
     opened = open_page(grenoble / "map.html")
     page = opened.page

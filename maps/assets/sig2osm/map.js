@@ -39,6 +39,17 @@
     return {feature: layer._s2oFeature, at: e.latlng};
   }
 
+  // A popup kept clear of the controls beside it (the review panel on the left, the legend on
+  // the right): Leaflet pans the map so that the popup and its buttons are not under them.
+  function popupBeside(map) {
+    var corner = function (name) {
+      var box = map.getContainer().querySelector(".leaflet-top.leaflet-" + name);
+      return box ? box.offsetWidth : 0;
+    };
+    return L.popup({maxWidth: 460, maxHeight: 440, autoPanPaddingTopLeft: [corner("left") + 8, 8],
+                    autoPanPaddingBottomRight: [corner("right") + 8, 8]});
+  }
+
   function bindInteractions(map, group, popup, tooltip, at) {
     var tip = L.tooltip({direction: "top", offset: [0, -6]}), current = null;
     at = at || featureAt;
@@ -48,7 +59,7 @@
       current = null;
       var content = popup(hit.feature, hit);
       if (content) {
-        L.popup({maxWidth: 460, maxHeight: 440}).setLatLng(hit.at).setContent(content).openOn(map);
+        popupBeside(map).setLatLng(hit.at).setContent(content).openOn(map);
       }
     });
     group.on("mousemove", function (e) {
@@ -324,7 +335,7 @@
     };
     var state = {map: map, cfg: cfg, features: data.features, osm: osm, renderer: renderer, locate: locate};
     var open = state.open = function (i) {
-      L.popup({maxWidth: 460, maxHeight: 440}).setLatLng(locate(i))
+      popupBeside(map).setLatLng(locate(i))
         .setContent(reviewerPopup(i, cfg, osm, state.review)).openOn(map);
     };
     var groups = [];
