@@ -471,7 +471,11 @@
       style: function (f) {
         return {color: colour(rows[f.properties.part]), weight: 2, fillOpacity: 0.2, renderer: renderer};
       },
-      onEachFeature: function (f, layer) { layer._s2oFeature = f; }
+      onEachFeature: function (f, layer) {
+        layer._s2oFeature = f;
+        layer.bindTooltip(el("span", null, String(f.properties.part)),  // its number, always shown
+                          {permanent: true, direction: "center", className: "s2o-part-label", interactive: false});
+      }
     });
     var popup = function (f) {
       var row = rows[f.properties.part], root = el("div", "s2o-popup");
