@@ -176,8 +176,15 @@ def test_overview_opens_parts_and_choices_of_all_parts_end_in_one_file(
     second = page.context.new_page()
     second.goto((parted / "maps" / "003.html").as_uri())
     second.wait_for_function("window.sig2osm && window.sig2osm.state && window.sig2osm.state.review")
+    def sees(tab: Any, n: int) -> None:
+        """Wait until `tab` holds n choices: the browser tells other tabs of a write to local
+        storage a moment later, as it would a reviewer switching tabs."""
+        tab.wait_for_function(f"Object.keys(window.sig2osm.state.review.choices).length === {n}")
+
     first_choice = choose_first(page, "a")
+    sees(second, 1)
     second_choice = choose_first(second, "r")
+    sees(page, 2)
     third_choice = str(page.evaluate(
         "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
     page.keyboard.press("r")
@@ -196,6 +203,7 @@ def test_overview_opens_parts_and_choices_of_all_parts_end_in_one_file(
     fourth_choice = str(page.evaluate(
         "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
     page.keyboard.press("a")
+    sees(second, 5)
     expected = {first_choice: "accept", second_choice: "reject", third_choice: "reject",
                 fourth_choice: "accept", elsewhere: "reject"}
     for tab in (page, second):
