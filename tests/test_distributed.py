@@ -148,13 +148,17 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_work_done_again(tmp_path: P
 @pytest.fixture(scope="module")
 def ban_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The Bondy addresses put onto buildings (ways), in one process and on 1 and 2 workers
-    with tiles of 150 m (a dozen groups cross a border)."""
+    with tiles of 150 m (a dozen groups cross a border); the reviewer map in parts of 3 000
+    features, as a national run has it (parts of 20 000)."""
     runs = {}
-    for name, options in (("alone", []), ("1 worker", ["--workers", "1", "--tile-size", "150"]),
-                          ("2 workers", ["--workers", "2", "--tile-size", "150"])):
-        out = tmp_path_factory.mktemp(name.replace(" ", "-"))
-        assert main(["-q", "run", str(BAN), "--out", str(out), *options]) == 0
-        runs[name] = out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("maps.publish.PART_SIZE", 3_000)
+        for name, options in (("alone", []),
+                              ("1 worker", ["--workers", "1", "--tile-size", "150"]),
+                              ("2 workers", ["--workers", "2", "--tile-size", "150"])):
+            out = tmp_path_factory.mktemp(name.replace(" ", "-"))
+            assert main(["-q", "run", str(BAN), "--out", str(out), *options]) == 0
+            runs[name] = out
     return runs
 
 
@@ -162,15 +166,19 @@ def ban_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_a_real_layer_gives_the_same_files_on_workers(ban_runs: dict[str, Path],
                                                       workers: str) -> None:
     alone, spread = ban_runs["alone"], ban_runs[workers]
-    assert compare(alone, spread, alone, spread) == []
+    assert compare(alone, spread, alone, spread) == []  # every file, the map's parts included
+    parts = sorted(p.name for p in (spread / "bondy-addresses-on-buildings" / "maps").iterdir())
+    assert parts == ["001.html", "002.html", "003.html"]
     report = json.loads((spread / "bondy-addresses-on-buildings" / "report.json").read_text())
     assert report["counts"][CREATE] == 514 and report["counts"][MODIFY] == 91
 
 
 def test_the_extract_is_kept_as_geoparquet_for_the_next_runs(ban_runs: dict[str, Path],
-                                                             caplog: pytest.LogCaptureFixture
+                                                             caplog: pytest.LogCaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     out = ban_runs["2 workers"]
+    monkeypatch.setattr("maps.publish.PART_SIZE", 3_000)  # as the runs compared with
     caches = list((out / ".cache" / "osm").iterdir())
     assert len(caches) == 1 and (caches[0] / "_osm.json").is_file()
     tiles = sorted(p.parent.name for p in caches[0].glob("tile=*/part.parquet"))
