@@ -9,7 +9,8 @@ open. Above `PART_SIZE` features, the run's reviewer map is therefore:
     maps/NNN.html     the parts: reviewer pages (maps/reviewer.py) of at most PART_SIZE
                       features each, consecutive along the Hilbert curve of the review order
                       (so a part is a compact area), with the OSM objects and the background
-                      inside their area (the features' bbox grown by the match distance)
+                      inside their area (the features' bbox grown by the match distance), and
+                      the OSM objects its features name wherever they are
 
 The parts keep the review's choices under one name in the browser, so choices made in one part
 are in the decisions file downloaded from any other. A feature without geometry goes to the last
@@ -22,12 +23,11 @@ from __future__ import annotations
 import html
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import numpy as np
 import shapely
 
 from maps.i18n import texts
@@ -92,12 +92,24 @@ class OsmInArea:
     def __init__(self, osm: OsmData | None) -> None:
         self.elements = [e for e in (osm.elements if osm else ()) if e.geometry is not None]
         self._tree = shapely.STRtree([e.geometry for e in self.elements])
+        self._position = {e.key: i for i, e in enumerate(self.elements)}
 
-    def within(self, box: BBox | None) -> list[OsmElement]:
-        if box is None:
-            return []
-        found = np.sort(self._tree.query(shapely.box(*box)))
-        return [self.elements[i] for i in found.tolist()]
+    def around(self, box: BBox | None, named: Iterable[str] = ()) -> list[OsmElement]:
+        """Those that reach `box`, and those `named` (a match by ref or by a reviewer may lie
+        farther than the match distance), in the OSM data's order."""
+        found = set(self._tree.query(shapely.box(*box)).tolist()) if box is not None else set()
+        found.update(self._position[k] for k in named if k in self._position)
+        return [self.elements[i] for i in sorted(found)]
+
+
+def named_objects(features: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The OSM objects the features name: matched (osm_id, osm_ids) or compared (candidates)."""
+    keys: set[str] = set()
+    for f in features:
+        p = f.get("properties") or {}
+        keys.update(k for k in (p.get("osm_id"), *(p.get("osm_ids") or ())) if k)
+        keys.update(c["osm_id"] for c in p.get("candidates") or () if c.get("osm_id"))
+    return keys
 
 
 def context_within(context: Mapping[str, Any] | None, box: BBox | None
@@ -152,7 +164,7 @@ class PartedMap:
         title = f"{self.title} — {t['part'].format(n=part.number, total=len(self.parts))}"
         return reviewer_map_html(
             {"type": "FeatureCollection", "features": chosen}, title, locale=self.locale,
-            tiles=self.tiles, osm=self.osm, osm_elements=index.within(box),
+            tiles=self.tiles, osm=self.osm, osm_elements=index.around(box, named_objects(chosen)),
             context=context_within(self.context, box), review=self.review,
             header_extra=_part_nav(nav, t))
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely
 
 from conflation.feedback import parse_decisions
-from maps.parts import PART_SIZE, grown, split
+from maps.parts import PART_SIZE, PartedMap, grown, split
 from pipeline.cli import main
 from pipeline.kernel.decisions import geojson_bounds
+from pipeline.kernel.osm import OsmData, OsmElement
 from tests.conftest import EXAMPLES
 from tests.test_maps_browser import browser, open_page
 
@@ -73,6 +75,27 @@ def test_split_puts_every_feature_in_one_part_of_near_features() -> None:
     assert split(features, 100) == parts  # the same review, the same parts
     assert split(features, 902) == [] and split(features[:10]) == []
     assert PART_SIZE == 20_000
+
+
+def test_a_part_carries_the_osm_objects_of_its_area_and_those_its_features_name() -> None:
+    """A match by ref (or a reviewer's) may lie far from the feature: its object is in the
+    feature's part all the same, so the match line is drawn; objects of other areas are not."""
+    features = [point(2.3200, 48.8000), point(2.3201, 48.8001),
+                point(2.4000, 48.8500, "modify")]
+    features[2]["properties"].update(osm_id="node/9", source_id="C")
+    osm = OsmData((OsmElement("node", 8, 1, {"amenity": "bench"}, shapely.Point(2.3202, 48.8)),
+                   OsmElement("node", 9, 4, {"amenity": "bench"}, shapely.Point(2.5, 48.9)),
+                   OsmElement("node", 7, 1, {"amenity": "bench"}, shapely.Point(2.4001, 48.85))),
+                  None, "test")
+    parts = split(features, 2)
+    assert [p.features for p in parts] == [[0, 1], [2]]
+    pages = PartedMap({"type": "FeatureCollection", "features": features}, "t", parts, 30.0,
+                      tiles=False, osm=osm).pages("map.html")
+    assert list(pages) == ["map.html", "maps/001.html", "maps/002.html"]
+    objects = {name: {o[0] for o in json.loads(re.search(
+        r'<script type="application/json" id="s2o-osm">(.*?)</script>', pages[name](),
+        re.S).group(1))["objects"]} for name in ("maps/001.html", "maps/002.html")}
+    assert objects == {"maps/001.html": {"node/8"}, "maps/002.html": {"node/7", "node/9"}}
 
 
 def test_a_big_run_has_an_overview_and_parts_holding_every_feature_once(parted: Path) -> None:
