@@ -21,7 +21,6 @@ number of workers that made it.
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,12 +39,11 @@ from maps.reviewer import (
     osm_block,
     reviewer_map_html,
 )
-from pipeline.kernel.decisions import geojson_bounds
+from pipeline.kernel.decisions import geojson_bounds, grown_bbox
 from pipeline.kernel.osm import OsmData, OsmElement
 
 PART_SIZE = 20_000
 PART_FOLDER = "maps"
-METRES_PER_DEGREE = 111_320.0
 
 BBox = tuple[float, float, float, float]
 
@@ -76,14 +74,6 @@ def split(features: Sequence[Mapping[str, Any]], size: int = PART_SIZE) -> list[
         bounds = geojson_bounds(features[i].get("geometry") for i in chosen)
         parts.append(Part(number, chosen, bounds))
     return parts
-
-
-def grown(bounds: BBox, metres: float) -> BBox:
-    """`bounds` grown by `metres` on every side."""
-    west, south, east, north = bounds
-    dlat = metres / METRES_PER_DEGREE
-    dlon = dlat / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.01)
-    return (west - dlon, south - dlat, east + dlon, north + dlat)
 
 
 class OsmInArea:
@@ -156,7 +146,7 @@ class PartedMap:
     def part_html(self, part: Part, index: OsmInArea) -> str:
         t = texts(self.locale)
         features = self.collection.get("features") or []
-        box = grown(part.bounds, self.margin_m) if part.bounds else None
+        box = grown_bbox(part.bounds, self.margin_m) if part.bounds else None
         chosen = [features[i] for i in part.features]
         nav = {"number": part.number, "count": len(self.parts), "overview": "../map.html",
                "previous": _name(part.number - 1) if part.number > 1 else None,

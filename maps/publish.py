@@ -66,12 +66,12 @@ def map_files(profile: Profile, inputs: MapInputs, part_size: int | None = None)
                         f"{profile.name}-decisions.yml", inputs.earlier)
     title = f"sig2osm — {profile.name}"
     part_size = part_size or PART_SIZE
-    parts = split(inputs.review.get("features") or [], part_size)
+    features = inputs.review.get("features") or []
+    parts = split(features, part_size)
     makers: dict[str, Callable[[], str]] = {}
     if parts:
-        log.info("map: %d features in %d parts (at most %d a page): %s and %s/",
-                 len(inputs.review.get("features") or []), len(parts), part_size,
-                 REVIEWER_PAGE, PART_FOLDER)
+        log.info("map: %d features in %d parts (at most %d a page): %s and %s/", len(features),
+                 len(parts), part_size, REVIEWER_PAGE, PART_FOLDER)
         makers.update(PartedMap(inputs.review, title, parts, profile.match.distance,
                                 locale=config.locale, tiles=config.tiles, osm=inputs.osm,
                                 context=inputs.context, review=setup).pages(REVIEWER_PAGE))

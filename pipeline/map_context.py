@@ -14,7 +14,6 @@ a warning and a map without background, never a failed run; a file the profile n
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ import osmium
 import osmium.filter
 import shapely
 
-from pipeline.kernel.decisions import geojson_bounds
+from pipeline.kernel.decisions import geojson_bounds, grown_bbox
 from pipeline.kernel.errors import Sig2osmError
 from pipeline.kernel.settings import Profile
 from pipeline.osm_files import overpass_to_osm_file
@@ -82,13 +81,7 @@ class MapContext:
 def map_box(geometries: Iterable[Any], margin_m: float = MARGIN_M) -> BBox | None:
     """The bbox of GeoJSON geometries (the map's features) grown by `margin_m` metres."""
     bounds = geojson_bounds(geometries)
-    if bounds is None:
-        return None
-    west, south, east, north = bounds
-    dlat = margin_m / 111_320.0
-    dlon = dlat / max(math.cos(math.radians((south + north) / 2)), 0.01)
-    return (max(west - dlon, -180.0), max(south - dlat, -90.0),
-            min(east + dlon, 180.0), min(north + dlat, 90.0))
+    return grown_bbox(bounds, margin_m) if bounds is not None else None
 
 
 # --- from OSM files ------------------------------------------------------------------------

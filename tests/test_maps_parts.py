@@ -15,12 +15,13 @@ import pytest
 import shapely
 
 from conflation.feedback import parse_decisions
-from maps.parts import PART_SIZE, PartedMap, grown, split
+from maps.parts import PART_SIZE, PartedMap, split
 from pipeline.cli import main
-from pipeline.kernel.decisions import geojson_bounds
+from pipeline.kernel.decisions import geojson_bounds, grown_bbox
 from pipeline.kernel.osm import OsmData, OsmElement
 from tests.conftest import EXAMPLES
 from tests.test_maps_browser import browser, open_page
+from tests.test_maps_review import current_id
 
 # the fixtures this module uses, imported from the module that defines them
 __all__ = ["browser", "open_page"]
@@ -125,7 +126,7 @@ def test_a_big_run_has_an_overview_and_parts_holding_every_feature_once(parted: 
         assert named <= keys
         bounds = geojson_bounds(f["geometry"] for f in features)
         assert bounds is not None
-        west, south, east, north = areas[number] = grown(bounds, 30)
+        west, south, east, north = areas[number] = grown_bbox(bounds, 30)
         for o in osm["objects"]:
             x, y = o[3]
             assert west <= x <= east and south <= y <= north
@@ -191,14 +192,14 @@ def test_overview_opens_parts_and_choices_of_all_parts_end_in_one_file(
     def choose_first(tab: Any, decision: str) -> str:
         tab.locator(".s2o-include input").check()
         tab.keyboard.press("n")
-        chosen = str(tab.evaluate(
-            "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
+        chosen = current_id(tab)
         tab.keyboard.press(decision)
         return chosen
 
     second = page.context.new_page()
     second.goto((parted / "maps" / "003.html").as_uri())
     second.wait_for_function("window.sig2osm && window.sig2osm.state && window.sig2osm.state.review")
+
     def sees(tab: Any, n: int) -> None:
         """Wait until `tab` holds n choices: the browser tells other tabs of a write to local
         storage a moment later, as it would a reviewer switching tabs."""
@@ -208,8 +209,7 @@ def test_overview_opens_parts_and_choices_of_all_parts_end_in_one_file(
     sees(second, 1)
     second_choice = choose_first(second, "r")
     sees(page, 2)
-    third_choice = str(page.evaluate(
-        "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
+    third_choice = current_id(page)
     page.keyboard.press("r")
     features_of = {n: {f["properties"]["source_id"] for f in block(
         parted / "maps" / f"{n:03d}.html", "s2o-data")["features"]} for n in (1, 2, 3)}
@@ -223,8 +223,7 @@ def test_overview_opens_parts_and_choices_of_all_parts_end_in_one_file(
         stored.choices[id] = {decision: "reject", osm: null, date: "2026-12-02"};
         localStorage.setItem(key, JSON.stringify(stored));
     }""", elsewhere)
-    fourth_choice = str(page.evaluate(
-        "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
+    fourth_choice = current_id(page)
     page.keyboard.press("a")
     sees(second, 5)
     expected = {first_choice: "accept", second_choice: "reject", third_choice: "reject",

@@ -57,6 +57,26 @@ def progress(opened: Opened) -> str:
     return str(opened.page.locator(".s2o-progress").inner_text())
 
 
+def current_id(page: Any) -> str:
+    """The source id of the feature the review panel is on."""
+    return str(page.evaluate(
+        "window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())"))
+
+
+def run_with_decisions(text: str, tmp_path: Path) -> dict[str, tuple[str, str | None]]:
+    """The Grenoble example run again with `text` as its `match.decisions` file: its
+    review.geojson as {source id: (decision, osm id)}."""
+    decisions = tmp_path / "decisions.yml"
+    decisions.write_text(text, encoding="utf-8")
+    profile = tmp_path / "grenoble.yml"
+    profile.write_text(GRENOBLE.read_text(encoding="utf-8")
+                       .replace("../../../shared", str(EXAMPLES.parents[1] / "shared"))
+                       .replace("\nmatch:\n", f"\nmatch:\n  decisions: {decisions}\n"),
+                       encoding="utf-8")
+    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
+    return decisions_of(tmp_path / "out" / RUN)
+
+
 def click_at(opened: Opened, script: str, arg: Any) -> None:
     """Centre the map at zoom 19 on the point `script` returns for `arg`, and click there."""
     x, y = opened.page.evaluate("""([script, arg]) => {
@@ -150,11 +170,11 @@ def test_a_reviewer_goes_through_the_reviews_and_the_next_run_does_what_was_chos
 
     # the keyboard: next, accept (the page moves on to the next undecided), reject
     page.keyboard.press("n")
-    first = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    first = current_id(page)
     assert f"1. À vérifier n° {first}" in page.locator(".s2o-item").inner_text()
     assert page.locator(".leaflet-popup-content").inner_text().count(first) >= 1  # opened
     page.keyboard.press("a")
-    second = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    second = current_id(page)
     assert {first, second} == set(reviews)
     page.keyboard.press("r")
     assert progress(opened) == "2 / 2 décidés"
@@ -181,15 +201,7 @@ def test_a_reviewer_goes_through_the_reviews_and_the_next_run_does_what_was_chos
         first: ("accept", None), second: ("reject", None), "799": ("match", PICKED)}
 
     # the next run reads that file: exactly those outcomes, nothing else changes
-    decisions = tmp_path / "decisions.yml"
-    decisions.write_text(text, encoding="utf-8")
-    profile = tmp_path / "grenoble.yml"
-    profile.write_text(GRENOBLE.read_text(encoding="utf-8")
-                       .replace("../../../shared", str(EXAMPLES.parents[1] / "shared"))
-                       .replace("\nmatch:\n", f"\nmatch:\n  decisions: {decisions}\n"),
-                       encoding="utf-8")
-    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
-    after = decisions_of(tmp_path / "out" / RUN)
+    after = run_with_decisions(text, tmp_path)
     expected = {**before, "46": ("create", None), "200": ("skip", None),
                 "799": ("modify", PICKED)}
     assert after == expected
@@ -203,26 +215,18 @@ def test_new_object_by_button_and_by_key_makes_both_reviews_creates(
     opened = open_page(grenoble / "map.html")
     page = opened.page
     page.keyboard.press("n")
-    first = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    first = current_id(page)
     # the popup, panned clear of the panel and the legend: its button is not under them
     page.wait_for_function("!document.querySelector('.leaflet-pan-anim')")
     page.locator(".leaflet-popup-content .s2o-create").click()
-    second = page.evaluate("window.sig2osm.state.review.sourceId(window.sig2osm.state.review.current())")
+    second = current_id(page)
     assert {first, second} == {"46", "200"}
     page.keyboard.press("c")
     assert progress(opened) == "2 / 2 décidés"
     text = page.evaluate("window.sig2osm.state.review.decisionsText()")
     assert {k: v.action for k, v in parse_decisions(text, "yaml", "page").items()} == {
         "46": "create", "200": "create"}
-    decisions = tmp_path / "decisions.yml"
-    decisions.write_text(text, encoding="utf-8")
-    profile = tmp_path / "grenoble.yml"
-    profile.write_text(GRENOBLE.read_text(encoding="utf-8")
-                       .replace("../../../shared", str(EXAMPLES.parents[1] / "shared"))
-                       .replace("\nmatch:\n", f"\nmatch:\n  decisions: {decisions}\n"),
-                       encoding="utf-8")
-    assert main(["-q", "run", str(profile), "--out", str(tmp_path / "out")]) == 0
-    after = decisions_of(tmp_path / "out" / RUN)
+    after = run_with_decisions(text, tmp_path)
     assert after == {**decisions_of(grenoble), "46": ("create", None), "200": ("create", None)}
     assert opened.errors == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,8 @@ from shapely.geometry.base import BaseGeometry
 
 from pipeline.kernel.osm import OsmElement
 from pipeline.kernel.reasons import Reason, english, reason
+
+METRES_PER_DEGREE = 111_320.0  # of latitude (and of longitude at the equator)
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,18 @@ def geojson_bounds(geometries: Iterable[Mapping[str, Any] | None]
         if geometry and "coordinates" in geometry:
             walk(geometry["coordinates"])
     return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+
+
+def grown_bbox(bounds: tuple[float, float, float, float], metres: float
+               ) -> tuple[float, float, float, float]:
+    """(west, south, east, north) grown by `metres` on every side (degrees of longitude
+    measured at the middle latitude), kept within the world."""
+    west, south, east, north = bounds
+    dlat = metres / METRES_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians((south + north) / 2)), 0.01)
+    return (max(west - dlon, -180.0), max(south - dlat, -90.0),
+            min(east + dlon, 180.0), min(north + dlat, 90.0))
+
 
 def decisions_json(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     """`[d.to_json() for d in decisions]`, faster."""
